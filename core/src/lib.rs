@@ -1,0 +1,45 @@
+//! The pure core of Call Ledger: no I/O, no async, no clock.
+//!
+//! - [`evolve`] folds one stored party event into its [`Call`]; anomalies are skipped and
+//!   reported as a [`Skip`], never applied.
+//! - [`View`] is one site's view of a call under its propagation setting, and gives the
+//!   LCTParty list.
+//! - [`decide`] validates a TDeleteFromConference against a site's view and the options in
+//!   force, returning the [`Deletion`] to append or the [`Refusal`](ledger_schemas::Refusal).
+//!
+//! The projectors, the command service and replay all fold with these same functions.
+//!
+//! ```
+//! use ledger_core::{Call, View, evolve};
+//! use ledger_schemas::{Dn, EventBody, Joined, MonitorMode, PartyEvent, Role, Site};
+//! use uuid::Uuid;
+//!
+//! let site_a = Site::new("SiteA").unwrap();
+//! let mut call = Call::new(Uuid::from_u128(1));
+//! let join = PartyEvent {
+//!     id: Uuid::from_u128(10),
+//!     call: call.id(),
+//!     site: site_a,
+//!     ts: 1,
+//!     party: Uuid::from_u128(100),
+//!     body: EventBody::Joined(Joined {
+//!         dn: Dn::new("7001").unwrap(),
+//!         role: Role::Agent,
+//!         mode: MonitorMode::Normal,
+//!         monitors: None,
+//!     }),
+//! };
+//! evolve(&mut call, 1, &join).unwrap();
+//! assert!(evolve(&mut call, 1, &join).is_err()); // already read: nothing changes
+//! let list = View::new(&call, site_a, false).lct_list();
+//! assert_eq!(list.parties.len(), 1);
+//! assert_eq!(list.seq, 1);
+//! ```
+
+mod call;
+mod decide;
+mod view;
+
+pub use call::{Call, Change, Departure, Party, Skip, Stamp, evolve};
+pub use decide::{Decision, Deletion, after_conflict, bad_request, decide, unavailable};
+pub use view::{View, lct_party};

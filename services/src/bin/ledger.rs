@@ -1,0 +1,70 @@
+//! `ledger`: the Call Ledger command line. Parses arguments and hands over to the library.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use ledger_services::cli::{self, Format, Globals};
+
+/// Call Ledger: an event-sourced record of who is on which call, across contact-centre sites.
+#[derive(Debug, Parser)]
+#[command(name = "ledger", version)]
+struct Cli {
+    /// NATS server URL (several may be given, separated by commas).
+    #[arg(
+        long,
+        env = "NATS_URL",
+        default_value = "nats://127.0.0.1:4222",
+        global = true
+    )]
+    nats: String,
+    /// Output format: a table for people, or JSON Lines for scripts.
+    #[arg(long, value_enum, default_value_t = Format::Table, global = true)]
+    format: Format,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create the streams and buckets of the contract when absent, and show them.
+    Provision(cli::ProvisionArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    cli::init_logging(cli.format);
+    let globals = Globals {
+        nats: cli.nats,
+        format: cli.format,
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ledger: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Provision(args) => cli::provision(&globals, args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let mut shown = e.to_string();
+            eprintln!("ledger: {shown}");
+            let mut source = std::error::Error::source(e.as_ref());
+            while let Some(s) = source {
+                // Most errors already quote their cause; print only what adds to it.
+                let text = s.to_string();
+                if !shown.contains(&text) {
+                    eprintln!("  caused by: {text}");
+                    shown = text;
+                }
+                source = s.source();
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! Creating the contract's streams and buckets when absent, idempotently.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{
+    self, Context,
+    context::CreateStreamErrorKind,
+    kv,
+    stream::{self, DiscardPolicy, RetentionPolicy, StorageType},
+};
+use ledger_schemas::subject;
+
+/// Settings of the streams and buckets. The contract's defaults: one replica, no age limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// Replicas of every stream and bucket (1, or 3 on a cluster). Default 1.
+    pub replicas: usize,
+    /// Age limit of the event and audit streams; zero means none. Default none.
+    pub max_age: Duration,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            replicas: 1,
+            max_age: Duration::ZERO,
+        }
+    }
+}
+
+/// Why provisioning failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    /// A stream or bucket exists with settings the ledger cannot work with. It is left as it is.
+    #[error(
+        "{name} exists with settings incompatible with the ledger ({differences}); it was left unchanged: fix or remove it by hand"
+    )]
+    Incompatible {
+        /// The stream or bucket.
+        name: String,
+        /// What differs, as `setting: found X, need Y`.
+        differences: String,
+    },
+    /// JetStream could not be reached or refused the request.
+    #[error("cannot provision {name}: {source}")]
+    Unavailable {
+        /// The stream or bucket.
+        name: String,
+        /// The cause.
+        #[source]
+        source: async_nats::Error,
+    },
+}
+
+/// Handles to the provisioned streams and buckets.
+#[derive(Debug, Clone)]
+pub struct Stores {
+    /// `LEDGER_EVENTS`.
+    pub events: stream::Stream,
+    /// `LEDGER_AUDIT`.
+    pub audit: stream::Stream,
+    /// `LEDGER_LCT`.
+    pub lct: kv::Store,
+    /// `LEDGER_CONFIG`.
+    pub config: kv::Store,
+}
+
+/// The contract's settings of an append-only ledger stream.
+pub fn ledger_stream_config(name: &str, subjects: &str, store: &StoreConfig) -> stream::Config {
+    stream::Config {
+        name: name.to_owned(),
+        subjects: vec![subjects.to_owned()],
+        storage: StorageType::File,
+        retention: RetentionPolicy::Limits,
+        discard: DiscardPolicy::Old,
+        max_age: store.max_age,
+        deny_delete: true,
+        deny_purge: true,
+        duplicate_window: Duration::from_secs(120),
+        num_replicas: store.replicas,
+        allow_direct: true,
+        ..Default::default()
+    }
+}
+
+fn kv_config(bucket: &str, history: i64, store: &StoreConfig) -> kv::Config {
+    kv::Config {
+        bucket: bucket.to_owned(),
+        history,
+        storage: StorageType::File,
+        num_replicas: store.replicas,
+        ..Default::default()
+    }
+}
+
+/// Creates (or finds) the streams and buckets of the contract. Several services may call this at
+/// once: creating with identical settings is idempotent on the server.
+///
+/// # Errors
+///
+/// [`ProvisionError::Incompatible`] when one exists with other essential settings;
+/// [`ProvisionError::Unavailable`] when JetStream cannot be reached.
+pub async fn provision(js: &Context, store: &StoreConfig) -> Result<Stores, ProvisionError> {
+    let events = ensure_stream(
+        js,
+        ledger_stream_config(subject::EVENTS_STREAM, subject::EVENTS_SUBJECTS, store),
+    )
+    .await?;
+    let audit = ensure_stream(
+        js,
+        ledger_stream_config(subject::AUDIT_STREAM, subject::AUDIT_SUBJECTS, store),
+    )
+    .await?;
+    let lct = ensure_kv(js, kv_config(subject::LCT_BUCKET, 1, store)).await?;
+    let config = ensure_kv(js, kv_config(subject::CONFIG_BUCKET, 16, store)).await?;
+    Ok(Stores {
+        events,
+        audit,
+        lct,
+        config,
+    })
+}
+
+fn unavailable(name: &str, source: impl Into<async_nats::Error>) -> ProvisionError {
+    ProvisionError::Unavailable {
+        name: name.to_owned(),
+        source: source.into(),
+    }
+}
+
+fn name_in_use(err: &jetstream::context::CreateStreamError) -> bool {
+    matches!(err.kind(), CreateStreamErrorKind::JetStream(e)
+        if e.error_code() == jetstream::ErrorCode::STREAM_NAME_EXIST)
+}
+
+async fn ensure_stream(
+    js: &Context,
+    want: stream::Config,
+) -> Result<stream::Stream, ProvisionError> {
+    let name = want.name.clone();
+    match js.create_stream(want.clone()).await {
+        Ok(s) => Ok(s),
+        Err(err) if name_in_use(&err) => {
+            let mut found = js
+                .get_stream(&name)
+                .await
+                .map_err(|e| unavailable(&name, e))?;
+            let have = found
+                .info()
+                .await
+                .map_err(|e| unavailable(&name, e))?
+                .config
+                .clone();
+            check_compatible(&name, &have, &want)?;
+            tracing::info!(stream = %name, "using the existing stream (settings differ in non-essential ways)");
+            Ok(found)
+        }
+        Err(err) => Err(unavailable(&name, err)),
+    }
+}
+
+async fn ensure_kv(js: &Context, want: kv::Config) -> Result<kv::Store, ProvisionError> {
+    let name = want.bucket.clone();
+    let history = want.history;
+    match js.create_key_value(want).await {
+        Ok(s) => Ok(s),
+        Err(err) => {
+            // The bucket may exist with other settings: compare its stream with what we need.
+            let stream_name = format!("KV_{name}");
+            let Ok(mut existing) = js.get_stream(&stream_name).await else {
+                return Err(unavailable(&name, err));
+            };
+            let have = existing
+                .info()
+                .await
+                .map_err(|e| unavailable(&name, e))?
+                .config
+                .clone();
+            let mut diffs = Vec::new();
+            if have.max_messages_per_subject != history {
+                diffs.push(format!(
+                    "history: found {}, need {history}",
+                    have.max_messages_per_subject
+                ));
+            }
+            if have.storage != StorageType::File {
+                diffs.push(format!("storage: found {:?}, need File", have.storage));
+            }
+            if !diffs.is_empty() {
+                return Err(ProvisionError::Incompatible {
+                    name,
+                    differences: diffs.join("; "),
+                });
+            }
+            js.get_key_value(&name)
+                .await
+                .map_err(|e| unavailable(&name, e))
+        }
+    }
+}
+
+/// Compares the settings the ledger depends on; other differences (replicas, age limit,
+/// duplicate window) are an operator's choice and accepted.
+fn check_compatible(
+    name: &str,
+    have: &stream::Config,
+    want: &stream::Config,
+) -> Result<(), ProvisionError> {
+    let mut diffs = Vec::new();
+    let mut cmp = |what: &str, h: String, w: String| {
+        if h != w {
+            diffs.push(format!("{what}: found {h}, need {w}"));
+        }
+    };
+    cmp(
+        "subjects",
+        format!("{:?}", have.subjects),
+        format!("{:?}", want.subjects),
+    );
+    cmp(
+        "storage",
+        format!("{:?}", have.storage),
+        format!("{:?}", want.storage),
+    );
+    cmp(
+        "retention",
+        format!("{:?}", have.retention),
+        format!("{:?}", want.retention),
+    );
+    cmp(
+        "discard",
+        format!("{:?}", have.discard),
+        format!("{:?}", want.discard),
+    );
+    cmp(
+        "deny_delete",
+        have.deny_delete.to_string(),
+        want.deny_delete.to_string(),
+    );
+    cmp(
+        "deny_purge",
+        have.deny_purge.to_string(),
+        want.deny_purge.to_string(),
+    );
+    cmp(
+        "max_msgs_per_subject",
+        have.max_messages_per_subject.to_string(),
+        want.max_messages_per_subject.to_string(),
+    );
+    if diffs.is_empty() {
+        Ok(())
+    } else {
+        Err(ProvisionError::Incompatible {
+            name: name.to_owned(),
+            differences: diffs.join("; "),
+        })
+    }
+}
