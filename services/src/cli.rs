@@ -5,7 +5,11 @@ use std::io::Write;
 
 use async_nats::jetstream;
 
-use crate::{StoreConfig, connect, provision as provision_stores};
+use std::time::Duration;
+
+use ledger_schemas::Site;
+
+use crate::{Config, StoreConfig, connect, provision as provision_stores};
 
 /// A boxed error for the binary's top level.
 pub type CliError = Box<dyn std::error::Error + Send + Sync>;
@@ -103,5 +107,66 @@ pub async fn provision(g: &Globals, args: ProvisionArgs) -> Result<(), CliError>
             }
         }
     }
+    Ok(())
+}
+
+/// Arguments of `ledger serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// A site to serve (repeat for several): its projector (and command service).
+    #[arg(long = "site", required = true, value_parser = parse_site)]
+    pub sites: Vec<Site>,
+    /// Replicas of each stream and bucket when they are created (3 on a three-node cluster).
+    #[arg(long, default_value_t = 1)]
+    pub replicas: usize,
+    /// Most events handled between two acknowledgements.
+    #[arg(long, default_value_t = 1000)]
+    pub batch: usize,
+    /// Seconds a site's projector lease lives without renewal (a standby takes over after it).
+    #[arg(long, default_value_t = 10.0)]
+    pub lease_ttl: f64,
+}
+
+/// Parses a site name for clap.
+pub fn parse_site(s: &str) -> Result<Site, String> {
+    Site::new(s).map_err(|e| e.to_string())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("SIGINT received"),
+        _ = term => tracing::info!("SIGTERM received"),
+    }
+}
+
+/// `ledger serve`: runs the named sites until SIGINT or SIGTERM, then stops cleanly.
+///
+/// # Errors
+///
+/// When NATS cannot be reached or the streams cannot be provisioned.
+pub async fn serve(g: &Globals, args: ServeArgs) -> Result<(), CliError> {
+    let client = connect(&g.nats, "ledger-serve").await?;
+    let config = Config::default()
+        .batch(args.batch)
+        .lease_ttl(Duration::from_secs_f64(args.lease_ttl.max(0.1)))
+        .store(StoreConfig {
+            replicas: args.replicas,
+            ..StoreConfig::default()
+        });
+    crate::serve(client, &args.sites, config, shutdown_signal()).await?;
     Ok(())
 }

@@ -2,11 +2,29 @@
 //!
 //! - [`connect`] connects and refuses servers older than 2.11.
 //! - [`provision`] creates the contract's streams and buckets when absent.
+//! - [`Publisher`] publishes party events for producers.
+//! - [`projector`] keeps a site's LCTParty lists; [`watch_options`] keeps its options current;
+//!   [`lease`] makes one instance per site project.
+//! - [`serve`] runs the services of several sites until a shutdown signal.
 //! - [`cli`] holds the subcommands of the `ledger` binary.
 
 pub mod cli;
+mod config;
 mod connect;
+pub mod lease;
+mod options;
+pub mod projector;
 mod provision;
+mod publish;
+mod serve;
+mod status;
 
+pub use config::Config;
 pub use connect::{ConnectError, MIN_SERVER_VERSION, check_version, connect, parse_version};
-pub use provision::{ProvisionError, StoreConfig, Stores, ledger_stream_config, provision};
+pub use options::{OptionsError, apply_entry, watch_options};
+pub use provision::{
+    PROJECTOR_BUCKET, ProvisionError, StoreConfig, Stores, ledger_stream_config, provision,
+};
+pub use publish::{PendingAck, PublishError, Published, Publisher, Report};
+pub use serve::{ServeError, serve, status_subject};
+pub use status::{Counters, Status};

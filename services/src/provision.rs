@@ -63,7 +63,13 @@ pub struct Stores {
     pub lct: kv::Store,
     /// `LEDGER_CONFIG`.
     pub config: kv::Store,
+    /// `LEDGER_PROJECTOR`: internal to the services (projector leases and the index of calls in
+    /// progress), not part of the wire contract.
+    pub projector: kv::Store,
 }
+
+/// The internal bucket of projector leases and active-call indexes.
+pub const PROJECTOR_BUCKET: &str = "LEDGER_PROJECTOR";
 
 /// The contract's settings of an append-only ledger stream.
 pub fn ledger_stream_config(name: &str, subjects: &str, store: &StoreConfig) -> stream::Config {
@@ -113,11 +119,13 @@ pub async fn provision(js: &Context, store: &StoreConfig) -> Result<Stores, Prov
     .await?;
     let lct = ensure_kv(js, kv_config(subject::LCT_BUCKET, 1, store)).await?;
     let config = ensure_kv(js, kv_config(subject::CONFIG_BUCKET, 16, store)).await?;
+    let projector = ensure_kv(js, kv_config(PROJECTOR_BUCKET, 1, store)).await?;
     Ok(Stores {
         events,
         audit,
         lct,
         config,
+        projector,
     })
 }
 

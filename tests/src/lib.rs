@@ -335,3 +335,105 @@ mod tests {
         assert_eq!(find_in(&[old, new.clone()]).unwrap(), new);
     }
 }
+
+/// The `ledger` binary of this workspace, built by `cargo test --workspace` beside the test
+/// executables (`target/<profile>/ledger`).
+///
+/// # Errors
+///
+/// [`HarnessError::Io`] when it has not been built, saying how to build it.
+pub fn ledger_binary() -> Result<PathBuf, HarnessError> {
+    let exe = std::env::current_exe()?;
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or_else(|| std::io::Error::other("test executable has no parent directory"))?;
+    let bin = profile_dir.join("ledger");
+    if bin.is_file() {
+        Ok(bin)
+    } else {
+        Err(std::io::Error::other(format!(
+            "{} is missing: run the tests with `./dev test` (or `cargo build -p ledger-services`)",
+            bin.display()
+        ))
+        .into())
+    }
+}
+
+/// A `ledger` process, killed on drop.
+#[derive(Debug)]
+pub struct LedgerProcess {
+    child: Option<Child>,
+    log: PathBuf,
+    _dir: TempDir,
+}
+
+impl LedgerProcess {
+    /// Starts `ledger <args>`, logging to a temporary file.
+    ///
+    /// # Errors
+    ///
+    /// [`HarnessError`] when the binary is missing or does not start.
+    pub fn start(args: &[&str]) -> Result<Self, HarnessError> {
+        let bin = ledger_binary()?;
+        let dir = tempfile::Builder::new().prefix("ledger-proc-").tempdir()?;
+        let log = dir.path().join("ledger.log");
+        let child = Command::new(bin)
+            .args(args)
+            .env("RUST_LOG", "info,async_nats=warn")
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log)?)
+            .spawn()?;
+        Ok(Self {
+            child: Some(child),
+            log,
+            _dir: dir,
+        })
+    }
+
+    /// The process's log so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Kills it with SIGKILL: no chance to finish anything.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Sends SIGTERM and waits up to `limit` for it to exit; returns its exit status.
+    ///
+    /// # Errors
+    ///
+    /// [`HarnessError`] when it does not exit in time (it is then killed).
+    pub fn terminate(&mut self, limit: Duration) -> Result<std::process::ExitStatus, HarnessError> {
+        let Some(mut child) = self.child.take() else {
+            return Err(std::io::Error::other("already stopped").into());
+        };
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()?;
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Some(status) = child.try_wait()? {
+                return Ok(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        Err(
+            std::io::Error::other(format!("ledger did not exit within {limit:?} of SIGTERM"))
+                .into(),
+        )
+    }
+}
+
+impl Drop for LedgerProcess {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}

@@ -26,6 +26,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the projector of each named site until SIGINT or SIGTERM.
+    Serve(cli::ServeArgs),
     /// Create the streams and buckets of the contract when absent, and show them.
     Provision(cli::ProvisionArgs),
 }
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
+            Command::Serve(args) => cli::serve(&globals, args).await,
             Command::Provision(args) => cli::provision(&globals, args).await,
         }
     });

@@ -1,0 +1,167 @@
+//! Reading stored messages of one call back from `LEDGER_EVENTS` with batched direct gets.
+//!
+//! A direct get with `next_by_subj` asks the server for the messages of one subject filter, so
+//! reading a call costs what the call holds, not what the stream holds (nats-server 2.11+).
+
+use std::time::Duration;
+
+use async_nats::{Client, HeaderMap};
+use bytes::Bytes;
+use futures::StreamExt;
+use ledger_schemas::subject;
+use uuid::Uuid;
+
+/// Messages asked for in one direct-get batch.
+const BATCH: usize = 1024;
+/// How long to wait for the next message of a batch before calling the server unavailable.
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One message as stored in the stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    /// Its stream sequence.
+    pub seq: u64,
+    /// Its subject.
+    pub subject: String,
+    /// Its payload.
+    pub payload: Bytes,
+}
+
+/// Why history could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The server did not answer in time or the connection failed.
+    #[error("cannot read {stream} from NATS: {reason}")]
+    Unavailable {
+        /// The stream.
+        stream: &'static str,
+        /// What happened.
+        reason: String,
+    },
+    /// The server answered with something that is not a stored message.
+    #[error("unexpected answer from {stream}: {reason}")]
+    Protocol {
+        /// The stream.
+        stream: &'static str,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
+    headers.get(name)?.as_str().parse().ok()
+}
+
+/// Reads every message of `stream` whose subject matches `filter`, from stream sequence `from`
+/// up to `up_to` inclusive (`None`: to the end), in stream order.
+///
+/// # Errors
+///
+/// [`ReadError`] when the server cannot be reached or answers outside the protocol.
+pub async fn read_filtered(
+    client: &Client,
+    stream: &'static str,
+    filter: &str,
+    from: u64,
+    up_to: Option<u64>,
+) -> Result<Vec<StoredMessage>, ReadError> {
+    let unavailable = |reason: String| ReadError::Unavailable { stream, reason };
+    let api = format!("$JS.API.DIRECT.GET.{stream}");
+    let mut out = Vec::new();
+    let mut next = from.max(1);
+    loop {
+        let inbox = client.new_inbox();
+        let mut sub = client
+            .subscribe(inbox.clone())
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        let mut request = serde_json::json!({
+            "seq": next,
+            "next_by_subj": filter,
+            "batch": BATCH,
+        });
+        if let Some(up_to) = up_to {
+            request["up_to_seq"] = up_to.into();
+        }
+        client
+            .publish_with_reply(api.clone(), inbox, request.to_string().into())
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        let mut got = 0;
+        let mut more = false;
+        loop {
+            let msg = match tokio::time::timeout(TIMEOUT, sub.next()).await {
+                Ok(Some(m)) => m,
+                Ok(None) => return Err(unavailable("the connection closed".into())),
+                Err(_) => return Err(unavailable(format!("no answer within {TIMEOUT:?}"))),
+            };
+            if let Some(status) = msg.status {
+                match status.as_u16() {
+                    // End of batch: Nats-Num-Pending says whether more remain past it.
+                    204 => {
+                        more = msg
+                            .headers
+                            .as_ref()
+                            .and_then(|h| header_u64(h, "Nats-Num-Pending"))
+                            .is_some_and(|n| n > 0);
+                        break;
+                    }
+                    // No message matches (any more).
+                    404 => break,
+                    other => {
+                        return Err(ReadError::Protocol {
+                            stream,
+                            reason: format!(
+                                "status {other} {}",
+                                msg.description.unwrap_or_default()
+                            ),
+                        });
+                    }
+                }
+            }
+            let headers = msg.headers.as_ref();
+            let seq = headers.and_then(|h| header_u64(h, "Nats-Sequence"));
+            let subj = headers
+                .and_then(|h| h.get("Nats-Subject"))
+                .map(|v| v.as_str());
+            let (Some(seq), Some(subj)) = (seq, subj) else {
+                return Err(ReadError::Protocol {
+                    stream,
+                    reason: "a message without Nats-Sequence or Nats-Subject".into(),
+                });
+            };
+            out.push(StoredMessage {
+                seq,
+                subject: subj.to_owned(),
+                payload: msg.payload,
+            });
+            next = seq + 1;
+            got += 1;
+        }
+        let _ = sub.unsubscribe().await;
+        if !more || got == 0 {
+            return Ok(out);
+        }
+    }
+}
+
+/// Reads the stored events of `call` from stream sequence `from` up to `up_to` inclusive.
+///
+/// # Errors
+///
+/// [`ReadError`] when the server cannot be reached.
+pub async fn read_call(
+    client: &Client,
+    call: Uuid,
+    from: u64,
+    up_to: Option<u64>,
+) -> Result<Vec<StoredMessage>, ReadError> {
+    read_filtered(
+        client,
+        subject::EVENTS_STREAM,
+        &subject::call_events(call),
+        from,
+        up_to,
+    )
+    .await
+}

@@ -1,0 +1,62 @@
+//! How the site services run. Built by the binary from flags; libraries never read the
+//! environment.
+
+use std::time::Duration;
+
+use crate::StoreConfig;
+
+/// Settings of the site services (projector now; the command service shares them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Streams and buckets (replicas, age limit).
+    pub store: StoreConfig,
+    /// Most events handled between two acknowledgements; the KV writes of a batch are coalesced
+    /// per call. Default 1,000.
+    pub batch: usize,
+    /// Unacknowledged events the server lets the projector hold; at least `batch`. Default
+    /// 10,000.
+    pub max_ack_pending: i64,
+    /// How long a site's projector lease lives without renewal. A second instance of the same
+    /// site waits on standby and takes over when the lease is this old (after a crash or
+    /// `kill -9` of the leader; a clean stop hands over at once). Default 10 s.
+    pub lease_ttl: Duration,
+    /// Ended calls remembered per site, to recognise events that arrive after a call ended and
+    /// resent requests of ended calls. The oldest is forgotten first. Default 10,000.
+    pub ended_calls_kept: usize,
+    /// How often the counters are logged while they change. Default 30 s.
+    pub log_interval: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            store: StoreConfig::default(),
+            batch: 1_000,
+            max_ack_pending: 10_000,
+            lease_ttl: Duration::from_secs(10),
+            ended_calls_kept: 10_000,
+            log_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Config {
+    /// Sets the batch size.
+    pub fn batch(mut self, batch: usize) -> Self {
+        self.batch = batch.max(1);
+        self.max_ack_pending = self.max_ack_pending.max(batch as i64);
+        self
+    }
+
+    /// Sets the lease time-to-live.
+    pub fn lease_ttl(mut self, ttl: Duration) -> Self {
+        self.lease_ttl = ttl;
+        self
+    }
+
+    /// Sets the stream and bucket settings.
+    pub fn store(mut self, store: StoreConfig) -> Self {
+        self.store = store;
+        self
+    }
+}

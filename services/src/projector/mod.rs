@@ -1,0 +1,389 @@
+//! A site's projector: folds `LEDGER_EVENTS` through the core and keeps the site's LCTParty
+//! lists in KV `LEDGER_LCT` and on `ledger.lct.<site>.<call>`.
+//!
+//! - **Delivery.** A durable pull consumer `ledger-projector-<site>` over `ledger.ev.>` with
+//!   acknowledge-all. Each batch is folded, its writes are made and confirmed, and only then is
+//!   its last event acknowledged: the projector never acknowledges an event it has not handled.
+//!   A redelivered event is recognised by its stream sequence and changes nothing.
+//! - **Restart.** Calls in progress are indexed in the internal bucket `LEDGER_PROJECTOR` under
+//!   `active.<site>.<call>` with their first stream sequence, written before the batch that
+//!   starts the call is acknowledged and removed after the call ends. A new leader re-folds only
+//!   those calls, from their first event up to the consumer's acknowledged floor, and the
+//!   consumer redelivers the rest: no full re-read of the history.
+//! - **One writer.** A lease ([`crate::lease`]) lets one instance per site project; another
+//!   waits on standby.
+
+mod recover;
+mod state;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::pull::MessagesErrorKind;
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use ledger_schemas::{LctList, Message, Site, SiteOptions, subject};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+pub use state::{Effects, Ingested, ListEffect, SiteState};
+
+use crate::lease::{Lease, LeaseError};
+use crate::status::Status;
+use crate::{Config, Stores};
+
+/// Why a projector stopped leading (it goes back to standby and retries).
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectorError {
+    /// The lease was lost or could not be renewed.
+    #[error(transparent)]
+    Lease(#[from] LeaseError),
+    /// NATS or a stream could not be reached.
+    #[error("{what}: {source}")]
+    Unavailable {
+        /// What was being done.
+        what: &'static str,
+        /// The cause.
+        #[source]
+        source: async_nats::Error,
+    },
+    /// History could not be read back at take-over.
+    #[error(transparent)]
+    Read(#[from] ledger_replay::ReadError),
+}
+
+fn unavailable(what: &'static str) -> impl FnOnce(async_nats::Error) -> ProjectorError {
+    move |source| ProjectorError::Unavailable { what, source }
+}
+
+/// What a site's projector needs.
+#[derive(Debug, Clone)]
+pub struct SiteContext {
+    /// The connection.
+    pub client: async_nats::Client,
+    /// The streams and buckets.
+    pub stores: Stores,
+    /// The site.
+    pub site: Site,
+    /// Settings.
+    pub config: Config,
+    /// The site's options, kept current by [`crate::watch_options`].
+    pub options: watch::Receiver<SiteOptions>,
+    /// Role and counters, read by `ledger.status.<site>`.
+    pub status: Arc<Mutex<Status>>,
+}
+
+impl SiteContext {
+    fn set_status(&self, role: &'static str, instance: Uuid, state: Option<&SiteState>) {
+        // A std mutex: held for a copy, never across an await.
+        if let Ok(mut s) = self.status.lock() {
+            s.role = role;
+            s.instance = instance.to_string();
+            if let Some(state) = state {
+                s.counters = state.counters();
+            }
+        }
+    }
+}
+
+/// The durable consumer's name for `site`.
+pub fn consumer_name(site: Site) -> String {
+    format!("ledger-projector-{site}")
+}
+
+/// Runs `site`'s projector until `shutdown`: standby until it holds the lease, then projecting;
+/// after a failure it releases the lease, waits a moment and tries again.
+pub async fn run(ctx: SiteContext, mut shutdown: watch::Receiver<bool>) {
+    let instance = Uuid::now_v7();
+    let site = ctx.site;
+    loop {
+        ctx.set_status("standby", instance, None);
+        let acquired = Lease::acquire(
+            &ctx.stores.projector,
+            site,
+            instance,
+            ctx.config.lease_ttl,
+            &mut shutdown,
+        )
+        .await;
+        let mut lease = match acquired {
+            Ok(Some(lease)) => lease,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(%site, error = %e, "cannot take the projector lease; retrying");
+                if pause(&mut shutdown).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        tracing::info!(%site, %instance, "projecting this site");
+        match lead(&ctx, &mut lease, &mut shutdown).await {
+            Ok(()) => {
+                ctx.set_status("stopping", instance, None);
+                lease.release().await;
+                tracing::info!(%site, "projector stopped cleanly");
+                return;
+            }
+            Err(ProjectorError::Lease(e)) => {
+                tracing::warn!(%site, error = %e, "stopped projecting; back to standby");
+            }
+            Err(e) => {
+                tracing::error!(%site, error = %e, "projector failed; releasing the lease and retrying");
+                lease.release().await;
+                if pause(&mut shutdown).await {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Waits a second, or until shutdown (then returns true).
+async fn pause(shutdown: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(Duration::from_secs(1)) => *shutdown.borrow(),
+        _ = shutdown.changed() => true,
+    }
+}
+
+/// Projects while holding the lease. Returns `Ok` on shutdown, after the batch in hand.
+async fn lead(
+    ctx: &SiteContext,
+    lease: &mut Lease,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), ProjectorError> {
+    let site = ctx.site;
+    let consumer = ctx
+        .stores
+        .events
+        .get_or_create_consumer(
+            &consumer_name(site),
+            pull::Config {
+                durable_name: Some(consumer_name(site)),
+                filter_subject: subject::EVENTS_SUBJECTS.to_owned(),
+                ack_policy: AckPolicy::All,
+                deliver_policy: DeliverPolicy::All,
+                max_ack_pending: ctx.config.max_ack_pending,
+                ack_wait: Duration::from_secs(30),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| unavailable("creating the projector's consumer")(e.into()))?;
+    let mut consumer = consumer;
+    let floor = consumer
+        .info()
+        .await
+        .map_err(|e| unavailable("reading the projector's consumer")(e.into()))?
+        .ack_floor
+        .stream_sequence;
+    let mut state = SiteState::new(site, ctx.config.ended_calls_kept);
+    recover::recover(ctx, &mut state, floor).await?;
+    let mut options_rx = ctx.options.clone();
+    let mut options = *options_rx.borrow_and_update();
+    let fx = state.effects(&options);
+    apply(ctx, fx).await?;
+    ctx.set_status("leader", lease.instance(), Some(&state));
+
+    let messages = consumer
+        .stream()
+        .max_messages_per_batch(ctx.config.batch)
+        .heartbeat(Duration::from_secs(5))
+        .expires(Duration::from_secs(30))
+        .messages()
+        .await
+        .map_err(|e| unavailable("reading events")(e.into()))?;
+    let mut chunks = messages.ready_chunks(ctx.config.batch);
+    let mut renew = tokio::time::interval(lease.renew_every());
+    renew.tick().await;
+    let mut log_tick = tokio::time::interval(ctx.config.log_interval);
+    log_tick.tick().await;
+    let mut logged = state.counters();
+
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.changed() => {
+                log_counters(site, &state);
+                return Ok(());
+            }
+            _ = renew.tick() => lease.renew().await?,
+            changed = options_rx.changed() => {
+                if changed.is_ok() {
+                    options = *options_rx.borrow_and_update();
+                    // The view is re-derived from the fold of every event read, which equals
+                    // re-folding the log under the new settings.
+                    state.mark_all_dirty();
+                    let fx = state.effects(&options);
+                    apply(ctx, fx).await?;
+                }
+            }
+            chunk = chunks.next() => {
+                let Some(chunk) = chunk else {
+                    return Err(unavailable("reading events")("the event stream ended".into()));
+                };
+                let mut last = None;
+                let mut fatal = None;
+                for item in chunk {
+                    match item {
+                        Ok(msg) => {
+                            match msg.info() {
+                                Ok(info) => {
+                                    let seq = info.stream_sequence;
+                                    report(site, seq, state.ingest(seq, msg.subject.as_str(), &msg.payload, &options));
+                                }
+                                Err(e) => tracing::warn!(%site, error = %e, "a delivered message has no stream position; skipped"),
+                            }
+                            last = Some(msg);
+                        }
+                        Err(e) if matches!(e.kind(), MessagesErrorKind::MissingHeartbeat | MessagesErrorKind::Pull) => {
+                            tracing::warn!(%site, error = %e, "event delivery hiccup; continuing");
+                        }
+                        Err(e) => {
+                            fatal = Some(e);
+                            break;
+                        }
+                    }
+                }
+                let fx = state.effects(&options);
+                let ended = fx.index_deletes.clone();
+                apply(ctx, fx).await?;
+                if let Some(msg) = last {
+                    msg.double_ack().await.map_err(unavailable("acknowledging events"))?;
+                }
+                forget_ended(ctx, &ended).await;
+                ctx.set_status("leader", lease.instance(), Some(&state));
+                if let Some(e) = fatal {
+                    return Err(unavailable("reading events")(e.into()));
+                }
+            }
+            _ = log_tick.tick() => {
+                let now = state.counters();
+                if now != logged {
+                    log_counters(site, &state);
+                    logged = now;
+                }
+            }
+        }
+    }
+}
+
+fn log_counters(site: Site, state: &SiteState) {
+    let c = state.counters();
+    tracing::info!(
+        %site,
+        applied = c.applied,
+        redelivered = c.redelivered,
+        anomalies = c.anomalies,
+        undecodable = c.undecodable,
+        lists_published = c.lists_published,
+        active_calls = c.active_calls,
+        last_seq = c.last_seq,
+        "projector counters"
+    );
+}
+
+fn report(site: Site, seq: u64, outcome: Ingested) {
+    match outcome {
+        Ingested::Applied => {}
+        Ingested::Redelivered => tracing::debug!(%site, seq, "already handled; skipped"),
+        Ingested::Anomaly(call, skip) => {
+            tracing::warn!(%site, seq, %call, reason = skip.kind(), "skipped an event that makes no sense for the call: {skip}");
+        }
+        Ingested::Undecodable(e) => {
+            tracing::warn!(%site, seq, reason = e.kind(), "skipped an undecodable event: {e}");
+        }
+    }
+}
+
+/// The index key of an active call.
+pub fn index_key(site: Site, call: Uuid) -> String {
+    let mut key = format!("active.{site}.");
+    subject::push_uuid(&mut key, call);
+    key
+}
+
+type Write<'a> = BoxFuture<'a, Result<(), async_nats::Error>>;
+
+/// Makes a batch's writes and waits for all of them; then publishes the lists.
+async fn apply(ctx: &SiteContext, fx: Effects) -> Result<(), ProjectorError> {
+    if fx.is_empty() {
+        return Ok(());
+    }
+    let site = ctx.site;
+    let mut writes: FuturesUnordered<Write<'_>> = FuturesUnordered::new();
+    let mut publications: Vec<(String, Bytes)> = Vec::new();
+    let lct = &ctx.stores.lct;
+    for effect in fx.lists {
+        match effect {
+            ListEffect::Put(list) => {
+                let bytes = Bytes::from(list.encode());
+                let key = subject::lct_key(site, list.call);
+                let value = bytes.clone();
+                writes.push(Box::pin(async move {
+                    lct.put(key, value).await.map(drop).map_err(Into::into)
+                }));
+                publications.push((subject::lct(site, list.call), bytes));
+            }
+            ListEffect::End(list) => {
+                let key = subject::lct_key(site, list.call);
+                writes.push(Box::pin(async move {
+                    lct.delete(key).await.map_err(Into::into)
+                }));
+                publications.push((subject::lct(site, list.call), Bytes::from(list.encode())));
+            }
+            ListEffect::Forget(call) => {
+                let key = subject::lct_key(site, call);
+                writes.push(Box::pin(async move {
+                    lct.delete(key).await.map_err(Into::into)
+                }));
+            }
+        }
+    }
+    let index = &ctx.stores.projector;
+    for (call, first_seq) in fx.index_puts {
+        let key = index_key(site, call);
+        writes.push(Box::pin(async move {
+            index
+                .put(key, first_seq.to_string().into())
+                .await
+                .map(drop)
+                .map_err(Into::into)
+        }));
+    }
+    while let Some(done) = writes.next().await {
+        done.map_err(unavailable("writing LCTParty lists"))?;
+    }
+    // The EventUserEvent goes out once the list is stored, so a reader of KV sees it too.
+    for (subject, bytes) in publications {
+        ctx.client
+            .publish(subject, bytes)
+            .await
+            .map_err(|e| unavailable("publishing LCTParty lists")(e.into()))?;
+    }
+    Ok(())
+}
+
+/// Removes ended calls from the index, after the batch that ended them is acknowledged. A failure
+/// is harmless: the next leader finds the call ended and removes it then.
+async fn forget_ended(ctx: &SiteContext, ended: &[Uuid]) {
+    for call in ended {
+        if let Err(e) = ctx
+            .stores
+            .projector
+            .delete(index_key(ctx.site, *call))
+            .await
+        {
+            tracing::warn!(site = %ctx.site, %call, error = %e, "could not remove an ended call from the index");
+        }
+    }
+}
+
+/// Decodes an LCTParty list from KV, if it is one.
+pub(crate) fn decode_list(bytes: &[u8]) -> Option<LctList> {
+    LctList::decode(bytes).ok()
+}

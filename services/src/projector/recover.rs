@@ -1,0 +1,93 @@
+//! Take-over: re-folding the calls in progress from the index, up to the acknowledged floor.
+
+use futures::{StreamExt, TryStreamExt};
+use ledger_replay::read_call;
+use ledger_schemas::subject;
+use uuid::Uuid;
+
+use super::{ProjectorError, SiteContext, SiteState, decode_list, unavailable};
+
+/// Calls re-folded at once.
+const PARALLEL: usize = 16;
+
+/// Restores `state` from the index of active calls: each call's stored events from its first
+/// sequence up to `floor` (the consumer's acknowledged floor; later events are redelivered), and
+/// the list last written to KV.
+pub(super) async fn recover(
+    ctx: &SiteContext,
+    state: &mut SiteState,
+    floor: u64,
+) -> Result<(), ProjectorError> {
+    if floor == 0 {
+        // Nothing was acknowledged: the consumer delivers the whole stream from the start.
+        return Ok(());
+    }
+    let site = ctx.site;
+    let prefix = format!("active.{site}.");
+    let keys: Vec<String> = ctx
+        .stores
+        .projector
+        .keys()
+        .await
+        .map_err(|e| unavailable("listing active calls")(e.into()))?
+        .try_filter(|k| futures::future::ready(k.starts_with(&prefix)))
+        .try_collect()
+        .await
+        .map_err(|e| unavailable("listing active calls")(e.into()))?;
+    if keys.is_empty() {
+        return Ok(());
+    }
+    tracing::info!(%site, calls = keys.len(), floor, "re-folding the calls in progress");
+    let loaded: Vec<_> = futures::stream::iter(keys)
+        .map(|key| load(ctx, key, floor))
+        .buffer_unordered(PARALLEL)
+        .try_collect()
+        .await?;
+    for (call, first_seq, messages, published) in loaded.into_iter().flatten() {
+        state.recover(
+            call,
+            first_seq,
+            messages.into_iter().map(|m| (m.seq, m.subject, m.payload)),
+            published,
+        );
+    }
+    Ok(())
+}
+
+type Loaded = (
+    Uuid,
+    u64,
+    Vec<ledger_replay::StoredMessage>,
+    Option<ledger_schemas::LctList>,
+);
+
+async fn load(
+    ctx: &SiteContext,
+    key: String,
+    floor: u64,
+) -> Result<Option<Loaded>, ProjectorError> {
+    let site = ctx.site;
+    let Some(call) = key.rsplit('.').next().and_then(subject::parse_uuid_token) else {
+        tracing::warn!(%site, key, "ignoring a malformed index key");
+        return Ok(None);
+    };
+    let value = ctx
+        .stores
+        .projector
+        .get(&key)
+        .await
+        .map_err(|e| unavailable("reading the index")(e.into()))?;
+    let Some(first_seq) = value.and_then(|v| std::str::from_utf8(&v).ok()?.parse::<u64>().ok())
+    else {
+        return Ok(None);
+    };
+    let messages = read_call(&ctx.client, call, first_seq, Some(floor)).await?;
+    let published = ctx
+        .stores
+        .lct
+        .get(subject::lct_key(site, call))
+        .await
+        .map_err(|e| unavailable("reading LCTParty lists")(e.into()))?
+        .and_then(|b| decode_list(&b));
+    Ok(Some((call, first_seq, messages, published)))
+}

@@ -1,0 +1,128 @@
+//! Running the services of several sites in one process until a shutdown signal.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use async_nats::{Client, jetstream};
+use futures::StreamExt;
+use ledger_schemas::Site;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::options::{OptionsError, watch_options};
+use crate::projector::{self, SiteContext};
+use crate::status::{Counters, Status};
+use crate::{Config, ProvisionError, provision};
+
+/// Why the services could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The streams and buckets could not be provisioned.
+    #[error(transparent)]
+    Provision(#[from] ProvisionError),
+    /// A site's options could not be read.
+    #[error(transparent)]
+    Options(#[from] OptionsError),
+    /// The status endpoint could not be subscribed.
+    #[error("cannot serve ledger.status.{site}: {source}")]
+    Status {
+        /// The site.
+        site: Site,
+        /// The cause.
+        #[source]
+        source: async_nats::Error,
+    },
+}
+
+/// The subject of a site's status endpoint.
+pub fn status_subject(site: Site) -> String {
+    format!("ledger.status.{site}")
+}
+
+/// Provisions the streams and buckets, then runs the projector of each site in `sites` until
+/// `shutdown` completes; each stops between two batches, having acknowledged what it handled.
+///
+/// # Errors
+///
+/// [`ServeError`] when the services cannot start. Failures while running are logged and retried.
+pub async fn serve(
+    client: Client,
+    sites: &[Site],
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
+    let js = jetstream::new(client.clone());
+    let stores = provision(&js, &config.store).await?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    for &site in sites {
+        let (options, watcher) =
+            watch_options(stores.config.clone(), site, stop_rx.clone()).await?;
+        let status = Arc::new(Mutex::new(Status {
+            site: site.to_string(),
+            role: "standby",
+            instance: String::new(),
+            counters: Counters::default(),
+        }));
+        let status_sub =
+            client
+                .subscribe(status_subject(site))
+                .await
+                .map_err(|e| ServeError::Status {
+                    site,
+                    source: e.into(),
+                })?;
+        tasks.spawn(answer_status(
+            client.clone(),
+            status_sub,
+            status.clone(),
+            stop_rx.clone(),
+        ));
+        tasks.spawn(async move {
+            let _ = watcher.await;
+        });
+        let ctx = SiteContext {
+            client: client.clone(),
+            stores: stores.clone(),
+            site,
+            config: config.clone(),
+            options,
+            status,
+        };
+        tasks.spawn(projector::run(ctx, stop_rx.clone()));
+        tracing::info!(%site, "site services started");
+    }
+    shutdown.await;
+    tracing::info!("shutting down: finishing the batches in hand");
+    let _ = stop_tx.send(true);
+    while tasks.join_next().await.is_some() {}
+    if let Err(e) = client.flush().await {
+        tracing::warn!(error = %e, "could not flush the connection before exit");
+    }
+    Ok(())
+}
+
+async fn answer_status(
+    client: Client,
+    mut requests: async_nats::Subscriber,
+    status: Arc<Mutex<Status>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            msg = requests.next() => {
+                let Some(msg) = msg else { return };
+                let Some(reply) = msg.reply else { continue };
+                let body = status
+                    .lock()
+                    .ok()
+                    .and_then(|s| serde_json::to_vec(&*s).ok())
+                    .unwrap_or_default();
+                if let Err(e) = client.publish(reply, body.into()).await {
+                    tracing::debug!(error = %e, "could not answer a status request");
+                }
+            }
+        }
+    }
+}

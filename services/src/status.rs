@@ -1,0 +1,46 @@
+//! Counters of a site's projector, logged and served on `ledger.status.<site>`.
+
+use serde::Serialize;
+
+/// What a site's projector has done since it started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Counters {
+    /// Events applied to the fold.
+    pub applied: u64,
+    /// Events read again at a position already handled (redeliveries, replays): not applied.
+    pub redelivered: u64,
+    /// Events that decoded but made no sense for the state (second join, unknown party, ...).
+    pub anomalies: u64,
+    /// Messages that could not be decoded or disagreed with their subject.
+    pub undecodable: u64,
+    /// LCTParty lists written and published.
+    pub lists_published: u64,
+    /// Calls whose view emptied (key deleted, last empty list published).
+    pub lists_ended: u64,
+    /// Calls re-folded from the stream when this instance took over.
+    pub recovered_calls: u64,
+    /// Calls in memory now.
+    pub active_calls: u64,
+    /// Stream sequence of the last event handled.
+    pub last_seq: u64,
+}
+
+impl Counters {
+    /// Events that were read but not applied.
+    pub fn skipped(&self) -> u64 {
+        self.redelivered + self.anomalies + self.undecodable
+    }
+}
+
+/// A site's role and counters, as `ledger.status.<site>` answers (JSON).
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    /// The site.
+    pub site: String,
+    /// `leader` (projecting), `standby` (waiting for the lease) or `stopping`.
+    pub role: &'static str,
+    /// This instance's id (the lease holder's id when leader).
+    pub instance: String,
+    /// The counters.
+    pub counters: Counters,
+}

@@ -1,0 +1,299 @@
+//! Shared set-up of the black-box tests: a real server, the ledger's streams, event builders.
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+use std::future::Future;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_nats::jetstream;
+use ledger_schemas::{
+    ConfigKey, DeletedBy, Dn, EventBody, Joined, LctList, Message, MonitorMode, OptionName,
+    PartyEvent, Role, Site, subject,
+};
+use ledger_services::{Config, Publisher, Status, Stores, connect, provision};
+use ledger_test_harness::NatsServer;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+pub fn site(s: &str) -> Site {
+    Site::new(s).unwrap()
+}
+
+pub fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64
+}
+
+/// A real nats-server with the ledger's streams and buckets.
+pub struct Ledger {
+    pub server: NatsServer,
+    pub client: async_nats::Client,
+    pub js: jetstream::Context,
+    pub stores: Stores,
+    pub publisher: Publisher,
+}
+
+impl Ledger {
+    pub async fn start() -> Self {
+        let server = NatsServer::start().unwrap();
+        let client = connect(server.url(), "test").await.unwrap();
+        let js = jetstream::new(client.clone());
+        let stores = provision(&js, &Config::default().store).await.unwrap();
+        let publisher = Publisher::new(js.clone());
+        Self {
+            server,
+            client,
+            js,
+            stores,
+            publisher,
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        self.server.url()
+    }
+
+    pub async fn publish(&self, event: &PartyEvent) -> u64 {
+        self.publisher.publish(event).await.unwrap().seq
+    }
+
+    /// Publishes raw bytes on a subject of the event stream and returns their sequence.
+    pub async fn publish_raw(&self, subject: String, payload: Vec<u8>) -> u64 {
+        self.js
+            .publish(subject, payload.into())
+            .await
+            .unwrap()
+            .await
+            .unwrap()
+            .sequence
+    }
+
+    pub async fn set_option(&self, at: &str, option: OptionName, value: &str) {
+        let key = ConfigKey {
+            site: site(at),
+            option,
+        }
+        .to_string();
+        self.stores
+            .config
+            .put(key, value.as_bytes().to_vec().into())
+            .await
+            .unwrap();
+    }
+
+    /// call_info on; propagation on or off.
+    pub async fn configure(&self, at: &str, propagate: bool) {
+        self.set_option(at, OptionName::SipEnableCallInfo, "true")
+            .await;
+        let word = if propagate { "current" } else { "original" };
+        self.set_option(at, OptionName::UseDataFrom, word).await;
+    }
+
+    pub async fn lct(&self, at: &str, call: Uuid) -> Option<LctList> {
+        self.stores
+            .lct
+            .get(subject::lct_key(site(at), call))
+            .await
+            .unwrap()
+            .map(|b| LctList::decode(&b).unwrap())
+    }
+
+    /// The site's status, preferring the leader's answer when a standby answers too; `None`
+    /// while nothing answers.
+    pub async fn status(&self, at: &str) -> Option<Status> {
+        use futures::StreamExt;
+        let inbox = self.client.new_inbox();
+        let mut sub = self.client.subscribe(inbox.clone()).await.unwrap();
+        self.client
+            .publish_with_reply(ledger_services::status_subject(site(at)), inbox, "".into())
+            .await
+            .unwrap();
+        let mut best: Option<Status> = None;
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
+        while let Ok(Some(msg)) = tokio::time::timeout_at(deadline, sub.next()).await {
+            if msg.status.is_some() {
+                // No responders (yet).
+                break;
+            }
+            let v: serde_json::Value = serde_json::from_slice(&msg.payload).unwrap();
+            let status = Status {
+                site: v["site"].as_str().unwrap().to_owned(),
+                role: match v["role"].as_str().unwrap() {
+                    "leader" => "leader",
+                    "standby" => "standby",
+                    _ => "stopping",
+                },
+                instance: v["instance"].as_str().unwrap().to_owned(),
+                counters: serde_json::from_value(v["counters"].clone()).unwrap(),
+            };
+            let leader = status.role == "leader";
+            best = Some(status);
+            if leader {
+                break;
+            }
+        }
+        best
+    }
+
+    /// Runs the ledger's services for `sites` in this process until the handle is stopped.
+    pub fn serve(&self, sites: &[&str], config: Config) -> Serving {
+        let client = self.client.clone();
+        let sites: Vec<Site> = sites.iter().map(|s| site(s)).collect();
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            ledger_services::serve(client, &sites, config, async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        Serving {
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+}
+
+/// In-process services, stopped cleanly by [`Serving::stop`].
+pub struct Serving {
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Serving {
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(20), task)
+                .await
+                .expect("services did not stop within 20 s")
+                .unwrap();
+        }
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+/// Polls `check` until it returns `Some`, or fails after `limit`.
+pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = tokio::time::Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if start.elapsed() > limit {
+            panic!("timed out after {limit:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// Builds the events of one call.
+pub struct CallBuilder {
+    pub call: Uuid,
+}
+
+impl CallBuilder {
+    pub fn new() -> Self {
+        Self {
+            call: Uuid::now_v7(),
+        }
+    }
+
+    pub fn event(&self, at: &str, party: Uuid, body: EventBody) -> PartyEvent {
+        PartyEvent {
+            id: Uuid::now_v7(),
+            call: self.call,
+            site: site(at),
+            ts: now_us(),
+            party,
+            body,
+        }
+    }
+
+    pub fn join(&self, at: &str, party: Uuid, dn: &str, role: Role) -> PartyEvent {
+        self.event(
+            at,
+            party,
+            EventBody::Joined(Joined {
+                dn: Dn::new(dn).unwrap(),
+                role,
+                mode: MonitorMode::Normal,
+                monitors: None,
+            }),
+        )
+    }
+
+    pub fn supervise(&self, at: &str, party: Uuid, dn: &str, monitors: Uuid) -> PartyEvent {
+        self.event(
+            at,
+            party,
+            EventBody::Joined(Joined {
+                dn: Dn::new(dn).unwrap(),
+                role: Role::Supervisor,
+                mode: MonitorMode::Coach,
+                monitors: Some(monitors),
+            }),
+        )
+    }
+
+    pub fn leave(&self, at: &str, party: Uuid) -> PartyEvent {
+        self.event(
+            at,
+            party,
+            EventBody::Left {
+                reason: Some("hangup".into()),
+            },
+        )
+    }
+
+    pub fn delete(&self, at: &str, party: Uuid, by: Uuid, by_dn: &str) -> PartyEvent {
+        self.event(
+            at,
+            party,
+            EventBody::Deleted {
+                by: DeletedBy {
+                    party: by,
+                    dn: Dn::new(by_dn).unwrap(),
+                    site: site(at),
+                },
+                request: Uuid::now_v7(),
+            },
+        )
+    }
+}
+
+/// The parties of a list as (dn, location) pairs, in order.
+pub fn names(list: &LctList) -> Vec<(String, String)> {
+    list.parties
+        .iter()
+        .map(|p| (p.dn.to_string(), p.location.to_string()))
+        .collect()
+}
+
+/// Test settings: a short lease so that take-overs happen within a test.
+pub fn test_config() -> Config {
+    Config::default().lease_ttl(Duration::from_secs(2))
+}
