@@ -170,3 +170,189 @@ pub async fn serve(g: &Globals, args: ServeArgs) -> Result<(), CliError> {
     crate::serve(client, &args.sites, config, shutdown_signal()).await?;
     Ok(())
 }
+
+/// Arguments of `ledger bench catch-up`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CatchUpArgs {
+    /// Events in the stream; missing ones are published first (use a server of its own).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub events: u64,
+    /// Calls in progress at once in the synthetic traffic.
+    #[arg(long, default_value_t = 100)]
+    pub concurrent_calls: usize,
+    /// Rounds of each reader, alternating; medians are reported.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// Most events handled between two acknowledgements (both readers).
+    #[arg(long, default_value_t = 1000)]
+    pub batch: usize,
+}
+
+/// `ledger bench catch-up`: the projector's catch-up rate next to a raw pull consumer.
+///
+/// # Errors
+///
+/// When NATS fails.
+pub async fn bench_catch_up(g: &Globals, args: CatchUpArgs) -> Result<(), CliError> {
+    let client = connect(&g.nats, "ledger-bench").await?;
+    let report = crate::bench::catch_up(
+        client,
+        crate::bench::CatchUp {
+            events: args.events,
+            concurrent_calls: args.concurrent_calls,
+            rounds: args.rounds,
+            config: Config::default().batch(args.batch),
+            progress: g.format == Format::Table,
+        },
+    )
+    .await?;
+    let mut out = std::io::stdout().lock();
+    match g.format {
+        Format::Json => writeln!(out, "{}", serde_json::to_string(&report)?)?,
+        Format::Table => {
+            writeln!(
+                out,
+                "{:<42} {:>10} {:>14}  rounds (s)",
+                "READER", "EVENTS", "MEDIAN EV/S"
+            )?;
+            for r in [&report.raw, &report.projector] {
+                let rounds: Vec<String> = r.seconds.iter().map(|s| format!("{s:.2}")).collect();
+                writeln!(
+                    out,
+                    "{:<42} {:>10} {:>14.0}  {}",
+                    r.reader,
+                    r.events,
+                    r.median_rate,
+                    rounds.join(" ")
+                )?;
+            }
+            writeln!(out, "ratio projector/raw: {:.2}", report.ratio)?;
+        }
+    }
+    Ok(())
+}
+
+/// Arguments of `ledger status`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StatusArgs {
+    /// The site whose projector to ask.
+    #[arg(long, value_parser = parse_site)]
+    pub site: Site,
+}
+
+/// `ledger status`: asks a site's projector for its role and counters.
+///
+/// # Errors
+///
+/// When NATS cannot be reached or no projector of the site answers.
+pub async fn status(g: &Globals, args: StatusArgs) -> Result<(), CliError> {
+    let client = connect(&g.nats, "ledger-status").await?;
+    let reply = client
+        .request(crate::status_subject(args.site), "".into())
+        .await
+        .map_err(|e| format!("no projector of {} answered: {e}", args.site))?;
+    let status: serde_json::Value = serde_json::from_slice(&reply.payload)?;
+    let mut out = std::io::stdout().lock();
+    match g.format {
+        Format::Json => writeln!(out, "{status}")?,
+        Format::Table => {
+            writeln!(out, "site      {}", status["site"].as_str().unwrap_or("?"))?;
+            writeln!(out, "role      {}", status["role"].as_str().unwrap_or("?"))?;
+            writeln!(
+                out,
+                "instance  {}",
+                status["instance"].as_str().unwrap_or("?")
+            )?;
+            if let Some(counters) = status["counters"].as_object() {
+                for (name, value) in counters {
+                    writeln!(out, "{name:<17} {value}")?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Arguments of `ledger replay`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReplayArgs {
+    /// The call to replay.
+    #[arg(long)]
+    pub call: uuid::Uuid,
+    /// Show this site's view (under its propagation setting now) instead of the global view.
+    #[arg(long, value_parser = parse_site)]
+    pub site: Option<Site>,
+}
+
+/// `ledger replay`: every stored event of a call in stream order, with the parties after it.
+///
+/// # Errors
+///
+/// When NATS cannot be reached.
+pub async fn replay(g: &Globals, args: ReplayArgs) -> Result<(), CliError> {
+    let client = connect(&g.nats, "ledger-replay").await?;
+    let viewpoint = match args.site {
+        None => ledger_replay::Viewpoint::Global,
+        Some(site) => {
+            let js = jetstream::new(client.clone());
+            let config = js
+                .get_key_value(ledger_schemas::subject::CONFIG_BUCKET)
+                .await?;
+            let key = ledger_schemas::ConfigKey {
+                site,
+                option: ledger_schemas::OptionName::UseDataFrom,
+            };
+            let propagates = config
+                .get(key.to_string())
+                .await?
+                .is_some_and(|v| v.as_ref() == b"current");
+            ledger_replay::Viewpoint::Site { site, propagates }
+        }
+    };
+    let messages = ledger_replay::read_call(&client, args.call, 1, None).await?;
+    if messages.is_empty() {
+        return Err(format!("no event of call {} is stored", args.call).into());
+    }
+    let steps = ledger_replay::fold(args.call, &messages, viewpoint);
+    let mut out = std::io::stdout().lock();
+    if g.format == Format::Table {
+        writeln!(
+            out,
+            "{:>8}  {:<14} {:<24} PARTIES AFTER",
+            "SEQ", "KIND", "PARTY"
+        )?;
+    }
+    for step in &steps {
+        let line = step.to_json();
+        match g.format {
+            Format::Json => writeln!(out, "{line}")?,
+            Format::Table => {
+                let who = match (line["dn"].as_str(), line["site"].as_str()) {
+                    (Some(dn), Some(site)) => format!("{dn}@{site}"),
+                    _ => line["party"]
+                        .as_str()
+                        .map(|p| p[..8].to_owned())
+                        .unwrap_or_default(),
+                };
+                let kind = line["kind"].as_str().unwrap_or("(undecodable)");
+                let note = line["skipped"]
+                    .as_str()
+                    .or(line["error"].as_str())
+                    .map(|n| format!("  [not applied: {n}]"))
+                    .unwrap_or_default();
+                let parties: Vec<String> = step
+                    .parties
+                    .iter()
+                    .map(|p| format!("{}@{}", p.dn, p.location))
+                    .collect();
+                writeln!(
+                    out,
+                    "{:>8}  {kind:<14} {who:<24} {}{note}",
+                    step.seq,
+                    parties.join(", ")
+                )?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -13,8 +13,14 @@ pub struct Config {
     /// Most events handled between two acknowledgements; the KV writes of a batch are coalesced
     /// per call. Default 1,000.
     pub batch: usize,
-    /// Unacknowledged events the server lets the projector hold; at least `batch`. Default
-    /// 10,000.
+    /// Events handled between two checkpoints (index flush and acknowledgement). Default
+    /// 10,000. After a crash, at most this many events (or `ack_interval` of them) are
+    /// delivered again, and recognised as already handled where they were.
+    pub ack_every: usize,
+    /// Longest time between two checkpoints while events arrive. Default 500 ms.
+    pub ack_interval: Duration,
+    /// Unacknowledged events the server lets the projector hold; kept above
+    /// `ack_every + 2 * batch`. Default 20,000.
     pub max_ack_pending: i64,
     /// How long a site's projector lease lives without renewal. A second instance of the same
     /// site waits on standby and takes over when the lease is this old (after a crash or
@@ -32,7 +38,9 @@ impl Default for Config {
         Self {
             store: StoreConfig::default(),
             batch: 1_000,
-            max_ack_pending: 10_000,
+            ack_every: 10_000,
+            ack_interval: Duration::from_millis(500),
+            max_ack_pending: 20_000,
             lease_ttl: Duration::from_secs(10),
             ended_calls_kept: 10_000,
             log_interval: Duration::from_secs(30),
@@ -44,7 +52,18 @@ impl Config {
     /// Sets the batch size.
     pub fn batch(mut self, batch: usize) -> Self {
         self.batch = batch.max(1);
-        self.max_ack_pending = self.max_ack_pending.max(batch as i64);
+        self.fit_ack_pending()
+    }
+
+    /// Sets how many events pass between two checkpoints.
+    pub fn ack_every(mut self, events: usize) -> Self {
+        self.ack_every = events.max(1);
+        self.fit_ack_pending()
+    }
+
+    fn fit_ack_pending(mut self) -> Self {
+        let needed = (self.ack_every + 2 * self.batch) as i64;
+        self.max_ack_pending = self.max_ack_pending.max(needed);
         self
     }
 

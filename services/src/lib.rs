@@ -6,8 +6,10 @@
 //! - [`projector`] keeps a site's LCTParty lists; [`watch_options`] keeps its options current;
 //!   [`lease`] makes one instance per site project.
 //! - [`serve`] runs the services of several sites until a shutdown signal.
+//! - [`bench`] measures the projector against a raw async-nats consumer.
 //! - [`cli`] holds the subcommands of the `ledger` binary.
 
+pub mod bench;
 pub mod cli;
 mod config;
 mod connect;

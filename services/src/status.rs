@@ -19,8 +19,11 @@ pub struct Counters {
     pub lists_ended: u64,
     /// Calls re-folded from the stream when this instance took over.
     pub recovered_calls: u64,
-    /// Calls in memory now.
+    /// Calls in progress now (ended calls that are still remembered are not counted).
     pub active_calls: u64,
+    /// Batches handled (events between two acknowledgements): `applied / batches` is the
+    /// coalescing achieved.
+    pub batches: u64,
     /// Stream sequence of the last event handled.
     pub last_seq: u64,
 }

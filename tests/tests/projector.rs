@@ -359,14 +359,23 @@ async fn killed_with_sigkill_mid_stream_the_projector_resumes_without_applying_t
     let producing = tokio::spawn(async move {
         for chunk in to_publish.chunks(20) {
             publisher.publish_all(chunk, 20).await.unwrap();
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            tokio::time::sleep(Duration::from_millis(40)).await;
         }
     });
-    // Kill it while events are still arriving and being projected.
-    eventually(WAIT, "the projector to make progress", || async {
-        l.status("SiteA").await.filter(|s| s.counters.applied > 100)
+    // Kill it after a checkpoint, while events are still arriving and being projected.
+    let events_stream = l.stores.events.clone();
+    eventually(WAIT, "a checkpoint", || async {
+        let info = events_stream
+            .consumer_info("ledger-projector-SiteA")
+            .await
+            .ok()?;
+        (info.ack_floor.stream_sequence > 0).then_some(())
     })
     .await;
+    assert!(
+        !producing.is_finished(),
+        "the producer finished before the kill"
+    );
     first.kill9();
     producing.await.unwrap();
     let total = l

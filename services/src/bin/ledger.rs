@@ -28,8 +28,21 @@ struct Cli {
 enum Command {
     /// Run the projector of each named site until SIGINT or SIGTERM.
     Serve(cli::ServeArgs),
+    /// Every stored event of a call in stream order, with the parties after it.
+    Replay(cli::ReplayArgs),
+    /// Ask a site's projector for its role and counters.
+    Status(cli::StatusArgs),
     /// Create the streams and buckets of the contract when absent, and show them.
     Provision(cli::ProvisionArgs),
+    /// Measure the ledger against raw async-nats on the same server (use a server of its own).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// The projector's catch-up rate over a stream, next to a raw pull consumer.
+    CatchUp(cli::CatchUpArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,7 +62,12 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => cli::serve(&globals, args).await,
+            Command::Replay(args) => cli::replay(&globals, args).await,
+            Command::Status(args) => cli::status(&globals, args).await,
             Command::Provision(args) => cli::provision(&globals, args).await,
+            Command::Bench(BenchCommand::CatchUp(args)) => {
+                cli::bench_catch_up(&globals, args).await
+            }
         }
     });
     match result {

@@ -15,16 +15,20 @@
 
 mod recover;
 mod state;
+#[cfg(test)]
+mod state_tests;
+mod writer;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::pull::MessagesErrorKind;
-use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
-use bytes::Bytes;
+use async_nats::jetstream::{
+    self,
+    consumer::{AckPolicy, DeliverPolicy, pull},
+    context::ConsumerInfoErrorKind,
+};
 use futures::StreamExt;
-use futures::future::BoxFuture;
-use futures::stream::FuturesUnordered;
 use ledger_schemas::{LctList, Message, Site, SiteOptions, subject};
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -34,6 +38,7 @@ pub use state::{Effects, Ingested, ListEffect, SiteState};
 use crate::lease::{Lease, LeaseError};
 use crate::status::Status;
 use crate::{Config, Stores};
+use writer::{Writer, Writing};
 
 /// Why a projector stopped leading (it goes back to standby and retries).
 #[derive(Debug, thiserror::Error)]
@@ -150,6 +155,51 @@ async fn pause(shutdown: &mut watch::Receiver<bool>) -> bool {
     }
 }
 
+/// Positions the site's durable consumer right after its acknowledged floor, and returns it
+/// with the floor.
+///
+/// A consumer left by a crashed instance has events delivered to it and not acknowledged. The
+/// server would redeliver those only after the acknowledgement wait, and deliver newer events
+/// first; with acknowledge-all, acknowledging a newer event would then acknowledge the older ones
+/// unhandled. So the leader recreates the consumer at the floor: delivery resumes in stream order
+/// with nothing skipped.
+async fn take_over_consumer(
+    ctx: &SiteContext,
+) -> Result<(jetstream::consumer::Consumer<pull::Config>, u64), ProjectorError> {
+    let name = consumer_name(ctx.site);
+    let events = &ctx.stores.events;
+    let floor = match events.consumer_info(&name).await {
+        Ok(info) => {
+            events
+                .delete_consumer(&name)
+                .await
+                .map_err(|e| unavailable("repositioning the projector's consumer")(e.into()))?;
+            info.ack_floor.stream_sequence
+        }
+        Err(e) if e.kind() == ConsumerInfoErrorKind::NotFound => 0,
+        Err(e) => return Err(unavailable("reading the projector's consumer")(e.into())),
+    };
+    let deliver_policy = match floor {
+        0 => DeliverPolicy::All,
+        floor => DeliverPolicy::ByStartSequence {
+            start_sequence: floor + 1,
+        },
+    };
+    let consumer = events
+        .create_consumer(pull::Config {
+            durable_name: Some(name),
+            filter_subject: subject::EVENTS_SUBJECTS.to_owned(),
+            ack_policy: AckPolicy::All,
+            deliver_policy,
+            max_ack_pending: ctx.config.max_ack_pending,
+            ack_wait: Duration::from_secs(30),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| unavailable("creating the projector's consumer")(e.into()))?;
+    Ok((consumer, floor))
+}
+
 /// Projects while holding the lease. Returns `Ok` on shutdown, after the batch in hand.
 async fn lead(
     ctx: &SiteContext,
@@ -157,36 +207,13 @@ async fn lead(
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), ProjectorError> {
     let site = ctx.site;
-    let consumer = ctx
-        .stores
-        .events
-        .get_or_create_consumer(
-            &consumer_name(site),
-            pull::Config {
-                durable_name: Some(consumer_name(site)),
-                filter_subject: subject::EVENTS_SUBJECTS.to_owned(),
-                ack_policy: AckPolicy::All,
-                deliver_policy: DeliverPolicy::All,
-                max_ack_pending: ctx.config.max_ack_pending,
-                ack_wait: Duration::from_secs(30),
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(|e| unavailable("creating the projector's consumer")(e.into()))?;
-    let mut consumer = consumer;
-    let floor = consumer
-        .info()
-        .await
-        .map_err(|e| unavailable("reading the projector's consumer")(e.into()))?
-        .ack_floor
-        .stream_sequence;
+    let (consumer, floor) = take_over_consumer(ctx).await?;
     let mut state = SiteState::new(site, ctx.config.ended_calls_kept);
     recover::recover(ctx, &mut state, floor).await?;
     let mut options_rx = ctx.options.clone();
     let mut options = *options_rx.borrow_and_update();
-    let fx = state.effects(&options);
-    apply(ctx, fx).await?;
+    let mut writer = Writer::new(ctx);
+    let mut writing: Option<Writing> = writer.start(state.effects(&options));
     ctx.set_status("leader", lease.instance(), Some(&state));
 
     let messages = consumer
@@ -200,6 +227,7 @@ async fn lead(
     let mut chunks = messages.ready_chunks(ctx.config.batch);
     let mut renew = tokio::time::interval(lease.renew_every());
     renew.tick().await;
+    let mut checkpoint_tick = tokio::time::interval(ctx.config.ack_interval);
     let mut log_tick = tokio::time::interval(ctx.config.log_interval);
     log_tick.tick().await;
     let mut logged = state.counters();
@@ -208,25 +236,42 @@ async fn lead(
         tokio::select! {
             biased;
             _ = shutdown.changed() => {
+                writer.checkpoint(writing.take(), state.effects(&options)).await?;
+                ctx.set_status("stopping", lease.instance(), Some(&state));
                 log_counters(site, &state);
                 return Ok(());
             }
             _ = renew.tick() => lease.renew().await?,
+            done = async {
+                match writing.as_mut() {
+                    Some(task) => task.await,
+                    None => std::future::pending().await,
+                }
+            }, if writing.is_some() => {
+                done.map_err(|e| unavailable("writing LCTParty lists")(e.into()))??;
+                // Everything folded while those writes were in flight, coalesced.
+                writing = writer.start(state.effects(&options));
+            }
             changed = options_rx.changed() => {
                 if changed.is_ok() {
                     options = *options_rx.borrow_and_update();
                     // The view is re-derived from the fold of every event read, which equals
                     // re-folding the log under the new settings.
                     state.mark_all_dirty();
-                    let fx = state.effects(&options);
-                    apply(ctx, fx).await?;
+                    if writing.is_none() {
+                        writing = writer.start(state.effects(&options));
+                    }
                 }
             }
-            chunk = chunks.next() => {
+            // Unconstrained: tokio's cooperative budget (128 polls) would otherwise cut every
+            // batch at about 128 messages, however many are waiting, and coalescing with it.
+            chunk = tokio::task::unconstrained(chunks.next()) => {
                 let Some(chunk) = chunk else {
+                    writer.checkpoint(writing.take(), state.effects(&options)).await?;
                     return Err(unavailable("reading events")("the event stream ended".into()));
                 };
                 let mut last = None;
+                let mut handled = 0;
                 let mut fatal = None;
                 for item in chunk {
                     match item {
@@ -238,6 +283,7 @@ async fn lead(
                                 }
                                 Err(e) => tracing::warn!(%site, error = %e, "a delivered message has no stream position; skipped"),
                             }
+                            handled += 1;
                             last = Some(msg);
                         }
                         Err(e) if matches!(e.kind(), MessagesErrorKind::MissingHeartbeat | MessagesErrorKind::Pull) => {
@@ -249,16 +295,23 @@ async fn lead(
                         }
                     }
                 }
-                let fx = state.effects(&options);
-                let ended = fx.index_deletes.clone();
-                apply(ctx, fx).await?;
+                state.count_batch();
                 if let Some(msg) = last {
-                    msg.double_ack().await.map_err(unavailable("acknowledging events"))?;
+                    writer.hold(msg, handled);
                 }
-                forget_ended(ctx, &ended).await;
+                if writer.checkpoint_due() || fatal.is_some() {
+                    writer.checkpoint(writing.take(), state.effects(&options)).await?;
+                } else if writing.is_none() {
+                    writing = writer.start(state.effects(&options));
+                }
                 ctx.set_status("leader", lease.instance(), Some(&state));
                 if let Some(e) = fatal {
                     return Err(unavailable("reading events")(e.into()));
+                }
+            }
+            _ = checkpoint_tick.tick() => {
+                if writer.checkpoint_due() {
+                    writer.checkpoint(writing.take(), state.effects(&options)).await?;
                 }
             }
             _ = log_tick.tick() => {
@@ -282,6 +335,7 @@ fn log_counters(site: Site, state: &SiteState) {
         undecodable = c.undecodable,
         lists_published = c.lists_published,
         active_calls = c.active_calls,
+        batches = c.batches,
         last_seq = c.last_seq,
         "projector counters"
     );
@@ -305,82 +359,6 @@ pub fn index_key(site: Site, call: Uuid) -> String {
     let mut key = format!("active.{site}.");
     subject::push_uuid(&mut key, call);
     key
-}
-
-type Write<'a> = BoxFuture<'a, Result<(), async_nats::Error>>;
-
-/// Makes a batch's writes and waits for all of them; then publishes the lists.
-async fn apply(ctx: &SiteContext, fx: Effects) -> Result<(), ProjectorError> {
-    if fx.is_empty() {
-        return Ok(());
-    }
-    let site = ctx.site;
-    let mut writes: FuturesUnordered<Write<'_>> = FuturesUnordered::new();
-    let mut publications: Vec<(String, Bytes)> = Vec::new();
-    let lct = &ctx.stores.lct;
-    for effect in fx.lists {
-        match effect {
-            ListEffect::Put(list) => {
-                let bytes = Bytes::from(list.encode());
-                let key = subject::lct_key(site, list.call);
-                let value = bytes.clone();
-                writes.push(Box::pin(async move {
-                    lct.put(key, value).await.map(drop).map_err(Into::into)
-                }));
-                publications.push((subject::lct(site, list.call), bytes));
-            }
-            ListEffect::End(list) => {
-                let key = subject::lct_key(site, list.call);
-                writes.push(Box::pin(async move {
-                    lct.delete(key).await.map_err(Into::into)
-                }));
-                publications.push((subject::lct(site, list.call), Bytes::from(list.encode())));
-            }
-            ListEffect::Forget(call) => {
-                let key = subject::lct_key(site, call);
-                writes.push(Box::pin(async move {
-                    lct.delete(key).await.map_err(Into::into)
-                }));
-            }
-        }
-    }
-    let index = &ctx.stores.projector;
-    for (call, first_seq) in fx.index_puts {
-        let key = index_key(site, call);
-        writes.push(Box::pin(async move {
-            index
-                .put(key, first_seq.to_string().into())
-                .await
-                .map(drop)
-                .map_err(Into::into)
-        }));
-    }
-    while let Some(done) = writes.next().await {
-        done.map_err(unavailable("writing LCTParty lists"))?;
-    }
-    // The EventUserEvent goes out once the list is stored, so a reader of KV sees it too.
-    for (subject, bytes) in publications {
-        ctx.client
-            .publish(subject, bytes)
-            .await
-            .map_err(|e| unavailable("publishing LCTParty lists")(e.into()))?;
-    }
-    Ok(())
-}
-
-/// Removes ended calls from the index, after the batch that ended them is acknowledged. A failure
-/// is harmless: the next leader finds the call ended and removes it then.
-async fn forget_ended(ctx: &SiteContext, ended: &[Uuid]) {
-    for call in ended {
-        if let Err(e) = ctx
-            .stores
-            .projector
-            .delete(index_key(ctx.site, *call))
-            .await
-        {
-            tracing::warn!(site = %ctx.site, %call, error = %e, "could not remove an ended call from the index");
-        }
-    }
 }
 
 /// Decodes an LCTParty list from KV, if it is one.

@@ -106,7 +106,7 @@ impl SiteState {
     /// The counters so far.
     pub fn counters(&self) -> Counters {
         let mut c = self.counters;
-        c.active_calls = self.calls.len() as u64;
+        c.active_calls = (self.calls.len() - self.ended.len()) as u64;
         c
     }
 
@@ -213,6 +213,11 @@ impl SiteState {
         self.calls.insert(call, entry);
     }
 
+    /// Counts one batch handled.
+    pub fn count_batch(&mut self) {
+        self.counters.batches += 1;
+    }
+
     /// The writes that the events since the last call (or an option change) call for.
     pub fn effects(&mut self, options: &SiteOptions) -> Effects {
         let mut fx = Effects::default();
@@ -222,7 +227,9 @@ impl SiteState {
                 continue;
             };
             entry.dirty = false;
-            if !entry.indexed && !entry.call.parties().is_empty() {
+            let ended = entry.call.has_ended();
+            // A call that starts and ends within one batch never needs the index.
+            if !entry.indexed && !ended && !entry.call.parties().is_empty() {
                 entry.indexed = true;
                 fx.index_puts.push((id, entry.first_seq));
             }
@@ -243,7 +250,7 @@ impl SiteState {
             } else if entry.published.take().is_some_and(|p| !p.is_empty()) {
                 fx.lists.push(ListEffect::Forget(id));
             }
-            if entry.call.has_ended() && !entry.ended {
+            if ended && !entry.ended {
                 entry.ended = true;
                 if entry.indexed {
                     fx.index_deletes.push(id);

@@ -1,0 +1,328 @@
+//! `ledger bench catch-up`: the projector's catch-up rate over a stream, next to a raw
+//! async-nats pull consumer reading the same stream in the same run.
+
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{
+    self,
+    consumer::{AckPolicy, DeliverPolicy, pull},
+};
+use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+use ledger_schemas::{
+    ConfigKey, Dn, EventBody, Joined, MonitorMode, OptionName, PartyEvent, Role, Site, subject,
+};
+use uuid::Uuid;
+
+use crate::{Config, Publisher, Stores, provision};
+
+/// Settings of a catch-up benchmark.
+#[derive(Debug, Clone)]
+pub struct CatchUp {
+    /// Events in the stream (published first when the stream holds fewer).
+    pub events: u64,
+    /// Calls in progress at once while generating (their events interleave in the stream).
+    pub concurrent_calls: usize,
+    /// Rounds of each reader; medians are reported.
+    pub rounds: usize,
+    /// Projector settings (batch size).
+    pub config: Config,
+    /// Show progress bars.
+    pub progress: bool,
+}
+
+/// One reader's rate.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Rate {
+    /// What was measured.
+    pub reader: &'static str,
+    /// Events read.
+    pub events: u64,
+    /// Seconds per round.
+    pub seconds: Vec<f64>,
+    /// Median events per second.
+    pub median_rate: f64,
+}
+
+/// The result: both rates and their ratio.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CatchUpReport {
+    /// The raw pull consumer.
+    pub raw: Rate,
+    /// The projector.
+    pub projector: Rate,
+    /// `projector.median_rate / raw.median_rate`.
+    pub ratio: f64,
+}
+
+fn bar(progress: bool, len: u64, what: &str) -> ProgressBar {
+    if !progress {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} ({per_sec}, {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message(what.to_owned());
+    bar
+}
+
+/// Synthetic traffic: calls of a customer and three agents at two sites, joining and then
+/// leaving, with `concurrent` calls in progress at a time. Each next event belongs to a call
+/// drawn at random (xorshift, fixed seed: the same stream every run), so calls start and end at
+/// different times and their events interleave as in a real contact centre.
+struct Traffic {
+    concurrent: usize,
+    rng: u64,
+    site_a: Site,
+    site_b: Site,
+    active: Vec<(Uuid, [Uuid; 4], u8)>,
+    ts: u64,
+}
+
+const STEPS: u8 = 8;
+
+impl Traffic {
+    fn new(concurrent: usize) -> Result<Self, ledger_schemas::NameError> {
+        Ok(Self {
+            concurrent: concurrent.max(1),
+            rng: 0x9e37_79b9_7f4a_7c15,
+            site_a: Site::new("BenchA")?,
+            site_b: Site::new("BenchB")?,
+            active: Vec::new(),
+            ts: 1_764_115_200_000_000,
+        })
+    }
+
+    fn next_event(&mut self) -> Result<PartyEvent, ledger_schemas::NameError> {
+        while self.active.len() < self.concurrent {
+            let parties = [
+                Uuid::now_v7(),
+                Uuid::now_v7(),
+                Uuid::now_v7(),
+                Uuid::now_v7(),
+            ];
+            self.active.push((Uuid::now_v7(), parties, 0));
+        }
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        let slot = (self.rng % self.active.len() as u64) as usize;
+        let (call, parties, step) = self.active[slot];
+        let i = usize::from(step % 4);
+        let site = if i == 2 { self.site_b } else { self.site_a };
+        let body = if step < 4 {
+            let (dn, role) = match i {
+                0 => ("+14155550100", Role::Customer),
+                1 => ("7001", Role::Agent),
+                2 => ("7001", Role::Agent),
+                _ => ("7004", Role::Agent),
+            };
+            EventBody::Joined(Joined {
+                dn: Dn::new(dn)?,
+                role,
+                mode: MonitorMode::Normal,
+                monitors: None,
+            })
+        } else {
+            EventBody::Left { reason: None }
+        };
+        self.ts += 1;
+        let event = PartyEvent {
+            id: Uuid::now_v7(),
+            call,
+            site,
+            ts: self.ts,
+            party: parties[i],
+            body,
+        };
+        if step + 1 == STEPS {
+            self.active.swap_remove(slot);
+        } else {
+            self.active[slot].2 = step + 1;
+        }
+        Ok(event)
+    }
+}
+
+/// Boxed error of the benchmark.
+pub type BenchError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Runs the benchmark on the server `client` is connected to. Use a server of its own: the
+/// stream keeps the synthetic events (it refuses purges).
+///
+/// # Errors
+///
+/// When NATS fails.
+pub async fn catch_up(
+    client: async_nats::Client,
+    bench: CatchUp,
+) -> Result<CatchUpReport, BenchError> {
+    let js = jetstream::new(client.clone());
+    let stores = provision(&js, &bench.config.store).await?;
+    let mut info = stores.events.clone();
+    let stored = info.info().await?.state.messages;
+    if stored < bench.events {
+        let publisher = Publisher::new(js.clone());
+        let mut traffic = Traffic::new(bench.concurrent_calls)?;
+        let missing = bench.events - stored;
+        let bar = bar(bench.progress, missing, "publishing");
+        let mut chunk = Vec::with_capacity(10_000);
+        let mut n = 0;
+        while n < missing {
+            chunk.clear();
+            while chunk.len() < 10_000 && n < missing {
+                chunk.push(traffic.next_event()?);
+                n += 1;
+            }
+            publisher.publish_all(&chunk, 4096).await?;
+            bar.inc(chunk.len() as u64);
+        }
+        bar.finish_and_clear();
+    }
+    let total = info.info().await?.state.last_sequence;
+    let events = info.info().await?.state.messages;
+    let mut raw = Vec::new();
+    let mut projected = Vec::new();
+    for round in 0..bench.rounds.max(1) {
+        raw.push(raw_read(&stores, events, &bench, round).await?);
+        projected.push(project(&client, &stores, total, &bench, round).await?);
+        tracing::info!(
+            round,
+            raw_s = raw[round],
+            projector_s = projected[round],
+            "catch-up round"
+        );
+    }
+    let raw = rate("raw async-nats pull consumer", events, raw);
+    let projector = rate(
+        "projector (call info on, propagation on)",
+        events,
+        projected,
+    );
+    let ratio = projector.median_rate / raw.median_rate;
+    Ok(CatchUpReport {
+        raw,
+        projector,
+        ratio,
+    })
+}
+
+fn rate(reader: &'static str, events: u64, seconds: Vec<f64>) -> Rate {
+    let mut sorted = seconds.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN);
+    Rate {
+        reader,
+        events,
+        seconds,
+        median_rate: events as f64 / median,
+    }
+}
+
+/// A pull consumer reading the whole stream with the projector's batching and acknowledgement
+/// (acknowledge-all, the last message of each batch), doing nothing with the messages.
+async fn raw_read(
+    stores: &Stores,
+    events: u64,
+    bench: &CatchUp,
+    round: usize,
+) -> Result<f64, BenchError> {
+    let name = format!("bench-raw-{}-{round}", Uuid::now_v7().simple());
+    let consumer = stores
+        .events
+        .create_consumer(pull::Config {
+            durable_name: Some(name.clone()),
+            filter_subject: subject::EVENTS_SUBJECTS.to_owned(),
+            ack_policy: AckPolicy::All,
+            deliver_policy: DeliverPolicy::All,
+            max_ack_pending: bench.config.max_ack_pending,
+            ..Default::default()
+        })
+        .await?;
+    let bar = bar(bench.progress, events, "raw read");
+    let start = Instant::now();
+    let mut chunks = consumer
+        .stream()
+        .max_messages_per_batch(bench.config.batch)
+        .messages()
+        .await?
+        .ready_chunks(bench.config.batch);
+    let mut read = 0;
+    while read < events {
+        let Some(chunk) = chunks.next().await else {
+            break;
+        };
+        let mut last = None;
+        for m in chunk {
+            read += 1;
+            last = Some(m?);
+        }
+        if let Some(m) = last {
+            m.double_ack().await?;
+        }
+        bar.set_position(read);
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    stores.events.delete_consumer(&name).await?;
+    Ok(elapsed)
+}
+
+/// A fresh site's projector catching up from the start of the stream, with call info and
+/// propagation on (every event in its view, every change written and published).
+async fn project(
+    client: &async_nats::Client,
+    stores: &Stores,
+    last_seq: u64,
+    bench: &CatchUp,
+    round: usize,
+) -> Result<f64, BenchError> {
+    let site = Site::new(&format!(
+        "Proj{}x{round}",
+        &Uuid::now_v7().simple().to_string()[24..]
+    ))?;
+    for (option, value) in [
+        (OptionName::SipEnableCallInfo, "true"),
+        (OptionName::UseDataFrom, "current"),
+    ] {
+        let key = ConfigKey { site, option }.to_string();
+        stores
+            .config
+            .put(key, value.as_bytes().to_vec().into())
+            .await?;
+    }
+    let bar = bar(bench.progress, last_seq, "projector");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let start = Instant::now();
+    let (serve_client, config) = (client.clone(), bench.config.clone());
+    let serving = tokio::spawn(async move {
+        let stop = async {
+            let _ = stop_rx.await;
+        };
+        crate::serve(serve_client, &[site], config, stop).await
+    });
+    let status = crate::status_subject(site);
+    loop {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let Ok(reply) = client.request(status.clone(), "".into()).await else {
+            continue;
+        };
+        let v: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap_or_default();
+        let seq = v["counters"]["last_seq"].as_u64().unwrap_or(0);
+        bar.set_position(seq);
+        if seq >= last_seq {
+            break;
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    let _ = stop_tx.send(());
+    serving.await??;
+    stores
+        .events
+        .delete_consumer(&crate::projector::consumer_name(site))
+        .await?;
+    Ok(elapsed)
+}
