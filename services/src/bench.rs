@@ -296,7 +296,11 @@ async fn project(
     let bar = bar(bench.progress, last_seq, "projector");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let start = Instant::now();
-    let (serve_client, config) = (client.clone(), bench.config.clone());
+    let config = Config {
+        commands: false,
+        ..bench.config.clone()
+    };
+    let serve_client = client.clone();
     let serving = tokio::spawn(async move {
         let stop = async {
             let _ = stop_rx.await;

@@ -125,6 +125,18 @@ pub struct ServeArgs {
     /// Seconds a site's projector lease lives without renewal (a standby takes over after it).
     #[arg(long, default_value_t = 10.0)]
     pub lease_ttl: f64,
+    /// Run only the projectors, or only the command services (default: both).
+    #[arg(long, value_enum)]
+    pub only: Option<Role>,
+}
+
+/// One of the services of a site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    /// The projector (LCTParty lists).
+    Projector,
+    /// The command service (TDeleteFromConference).
+    Commands,
 }
 
 /// Parses a site name for clap.
@@ -153,20 +165,25 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// `ledger serve`: runs the named sites until SIGINT or SIGTERM, then stops cleanly.
+/// `ledger serve`: runs the projector and command service of the named sites until SIGINT or
+/// SIGTERM, then stops cleanly.
 ///
 /// # Errors
 ///
 /// When NATS cannot be reached or the streams cannot be provisioned.
 pub async fn serve(g: &Globals, args: ServeArgs) -> Result<(), CliError> {
     let client = connect(&g.nats, "ledger-serve").await?;
-    let config = Config::default()
-        .batch(args.batch)
-        .lease_ttl(Duration::from_secs_f64(args.lease_ttl.max(0.1)))
-        .store(StoreConfig {
-            replicas: args.replicas,
-            ..StoreConfig::default()
-        });
+    let config = Config {
+        projector: args.only != Some(Role::Commands),
+        commands: args.only != Some(Role::Projector),
+        ..Config::default()
+    }
+    .batch(args.batch)
+    .lease_ttl(Duration::from_secs_f64(args.lease_ttl.max(0.1)))
+    .store(StoreConfig {
+        replicas: args.replicas,
+        ..StoreConfig::default()
+    });
     crate::serve(client, &args.sites, config, shutdown_signal()).await?;
     Ok(())
 }
@@ -352,6 +369,215 @@ pub async fn replay(g: &Globals, args: ReplayArgs) -> Result<(), CliError> {
                     parties.join(", ")
                 )?;
             }
+        }
+    }
+    Ok(())
+}
+
+/// Arguments of `ledger delete`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DeleteArgs {
+    /// The requester's site: its command service decides, against its view.
+    #[arg(long, value_parser = parse_site)]
+    pub site: Site,
+    /// The call.
+    #[arg(long)]
+    pub call: uuid::Uuid,
+    /// The requester's DN (a present party of the call located at --site).
+    #[arg(long)]
+    pub this_dn: String,
+    /// The party to delete: its party id from the LCTParty list, `dn@site`, or a bare DN.
+    #[arg(long)]
+    pub other_dn: String,
+    /// The request id (idempotency key); a new one when absent. Resend with the same id to retry.
+    #[arg(long)]
+    pub request: Option<uuid::Uuid>,
+    /// A reason recorded in the audit, as key=value (repeatable).
+    #[arg(long = "reason", value_parser = parse_pair)]
+    pub reasons: Vec<(String, String)>,
+    /// An extension recorded in the audit, as key=value (repeatable).
+    #[arg(long = "extension", value_parser = parse_pair)]
+    pub extensions: Vec<(String, String)>,
+}
+
+fn parse_pair(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{s:?} is not key=value"))
+}
+
+/// The reply as JSON: UUIDs as text.
+pub fn reply_json(reply: &ledger_schemas::DeleteReply) -> serde_json::Value {
+    let party = |p: &ledger_schemas::LctParty| {
+        serde_json::json!({
+            "party": p.party.to_string(), "dn": p.dn.as_str(),
+            "location": p.location.as_str(), "role": p.role.as_str(),
+        })
+    };
+    let mut v = serde_json::json!({ "request": reply.request.map(|r| r.to_string()) });
+    match &reply.outcome {
+        Ok(a) => {
+            v["ok"] = true.into();
+            v["seq"] = a.seq.into();
+            v["event"] = a.event.to_string().into();
+            v["parties"] = a.parties.iter().map(party).collect();
+        }
+        Err(r) => {
+            v["ok"] = false.into();
+            v["error"] = serde_json::json!({
+                "code": r.code.as_str(), "terr": r.code.terr(), "message": r.message,
+                "candidates": r.candidates.iter().map(party).collect::<Vec<_>>(),
+            });
+        }
+    }
+    v
+}
+
+/// What `ledger delete` asks the process to exit with: 0 accepted, 2 refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// The party was deleted (or had been, by the same request).
+    Accepted,
+    /// The request was refused; the reply says why.
+    Refused,
+}
+
+/// `ledger delete`: sends one TDeleteFromConference and prints the reply.
+///
+/// # Errors
+///
+/// When NATS cannot be reached, no command service of the site answers, or the arguments break
+/// the naming rules.
+pub async fn delete(g: &Globals, args: DeleteArgs) -> Result<Answer, CliError> {
+    use ledger_schemas::{DeleteReply, DeleteRequest, Dn, Message, Target};
+    let request = DeleteRequest {
+        request: args.request.unwrap_or_else(uuid::Uuid::now_v7),
+        call: args.call,
+        this_dn: Dn::new(&args.this_dn)?,
+        other_dn: Target::parse(&args.other_dn)?,
+        reasons: args.reasons.into_iter().collect(),
+        extensions: args.extensions.into_iter().collect(),
+    };
+    let client = connect(&g.nats, "ledger-delete").await?;
+    let subject = ledger_schemas::subject::delete_from_conference(args.site);
+    let answer = tokio::time::timeout(
+        Duration::from_secs(10),
+        client.request(subject, request.encode().into()),
+    )
+    .await
+    .map_err(|_| format!("no reply from {}'s command service within 10 s", args.site))?
+    .map_err(|e| format!("no command service of {} answered: {e}", args.site))?;
+    let reply = DeleteReply::decode(&answer.payload)?;
+    let mut out = std::io::stdout().lock();
+    match g.format {
+        Format::Json => writeln!(out, "{}", reply_json(&reply))?,
+        Format::Table => match &reply.outcome {
+            Ok(a) => {
+                writeln!(
+                    out,
+                    "deleted {}: party_deleted {} at stream sequence {}",
+                    args.other_dn, a.event, a.seq
+                )?;
+                writeln!(out, "parties now in {}'s view:", args.site)?;
+                for p in &a.parties {
+                    writeln!(
+                        out,
+                        "  {}  {:<14} {:<8} {}",
+                        p.party,
+                        p.dn,
+                        p.location,
+                        p.role.as_str()
+                    )?;
+                }
+            }
+            Err(r) => {
+                writeln!(
+                    out,
+                    "refused: {} (terr {}): {}",
+                    r.code.as_str(),
+                    r.code.terr(),
+                    r.message
+                )?;
+                for p in &r.candidates {
+                    writeln!(
+                        out,
+                        "  candidate {}  {:<14} {:<8} {}",
+                        p.party,
+                        p.dn,
+                        p.location,
+                        p.role.as_str()
+                    )?;
+                }
+            }
+        },
+    }
+    Ok(if reply.outcome.is_ok() {
+        Answer::Accepted
+    } else {
+        Answer::Refused
+    })
+}
+
+/// Arguments of `ledger audit`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AuditArgs {
+    /// Only the decisions about this call.
+    #[arg(long)]
+    pub call: Option<uuid::Uuid>,
+    /// Only the decisions of this site.
+    #[arg(long, value_parser = parse_site)]
+    pub site: Option<Site>,
+}
+
+/// `ledger audit`: every recorded decision in stream order.
+///
+/// # Errors
+///
+/// When NATS cannot be reached.
+pub async fn audit(g: &Globals, args: AuditArgs) -> Result<(), CliError> {
+    let client = connect(&g.nats, "ledger-audit").await?;
+    let js = jetstream::new(client);
+    let entries = ledger_replay::read_audit(&js, args.site, args.call).await?;
+    let mut out = std::io::stdout().lock();
+    if g.format == Format::Table {
+        writeln!(
+            out,
+            "{:>6}  {:<27} {:<8} {:<36} {:<10} {:<38} RESULT",
+            "SEQ", "TIME (µs)", "SITE", "CALL", "THIS_DN", "OTHER_DN"
+        )?;
+    }
+    for entry in entries {
+        let record = match entry.record {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(seq = entry.seq, error = %e, "an audit record does not decode; skipped");
+                continue;
+            }
+        };
+        let code = record.reply.code().map(|c| c.as_str());
+        let line = serde_json::json!({
+            "ts": record.ts,
+            "site": record.site.as_str(),
+            "call": entry.call.to_string(),
+            "request": record.reply.request.map(|r| r.to_string()),
+            "this_dn": record.request_text("this_dn"),
+            "other_dn": record.request_text("other_dn"),
+            "ok": record.reply.outcome.is_ok(),
+            "code": code,
+        });
+        match g.format {
+            Format::Json => writeln!(out, "{line}")?,
+            Format::Table => writeln!(
+                out,
+                "{:>6}  {:<27} {:<8} {:<36} {:<10} {:<38} {}",
+                entry.seq,
+                record.ts,
+                record.site,
+                entry.call,
+                record.request_text("this_dn").unwrap_or("-"),
+                record.request_text("other_dn").unwrap_or("-"),
+                code.unwrap_or("ok"),
+            )?,
         }
     }
     Ok(())

@@ -31,6 +31,13 @@ pub struct Config {
     pub ended_calls_kept: usize,
     /// How often the counters are logged while they change. Default 30 s.
     pub log_interval: Duration,
+    /// Run each site's projector. Default true.
+    pub projector: bool,
+    /// Run each site's command service. Default true.
+    pub commands: bool,
+    /// Attempts of a TDeleteFromConference append that lose the optimistic-concurrency race
+    /// before the request is answered `conflict`. Default 3.
+    pub max_attempts: u32,
 }
 
 impl Default for Config {
@@ -44,6 +51,9 @@ impl Default for Config {
             lease_ttl: Duration::from_secs(10),
             ended_calls_kept: 10_000,
             log_interval: Duration::from_secs(30),
+            projector: true,
+            commands: true,
+            max_attempts: 3,
         }
     }
 }

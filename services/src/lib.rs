@@ -5,12 +5,15 @@
 //! - [`Publisher`] publishes party events for producers.
 //! - [`projector`] keeps a site's LCTParty lists; [`watch_options`] keeps its options current;
 //!   [`lease`] makes one instance per site project.
+//! - [`command`] serves TDeleteFromConference with optimistic concurrency and the audit.
 //! - [`serve`] runs the services of several sites until a shutdown signal.
 //! - [`bench`] measures the projector against a raw async-nats consumer.
 //! - [`cli`] holds the subcommands of the `ledger` binary.
 
 pub mod bench;
 pub mod cli;
+mod clock;
+pub mod command;
 mod config;
 mod connect;
 pub mod lease;
@@ -21,6 +24,7 @@ mod publish;
 mod serve;
 mod status;
 
+pub use clock::now_us;
 pub use config::Config;
 pub use connect::{ConnectError, MIN_SERVER_VERSION, check_version, connect, parse_version};
 pub use options::{OptionsError, apply_entry, watch_options};

@@ -9,6 +9,7 @@ use ledger_schemas::Site;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::command::{self, CommandContext};
 use crate::options::{OptionsError, watch_options};
 use crate::projector::{self, SiteContext};
 use crate::status::{Counters, Status};
@@ -39,8 +40,9 @@ pub fn status_subject(site: Site) -> String {
     format!("ledger.status.{site}")
 }
 
-/// Provisions the streams and buckets, then runs the projector of each site in `sites` until
-/// `shutdown` completes; each stops between two batches, having acknowledged what it handled.
+/// Provisions the streams and buckets, then runs the projector and the command service of each
+/// site in `sites` until `shutdown` completes; each stops between two batches or two requests,
+/// having acknowledged what it handled.
 ///
 /// # Errors
 ///
@@ -81,6 +83,17 @@ pub async fn serve(
         tasks.spawn(async move {
             let _ = watcher.await;
         });
+        let commands = CommandContext {
+            client: client.clone(),
+            js: js.clone(),
+            stores: stores.clone(),
+            site,
+            config: config.clone(),
+            options: options.clone(),
+        };
+        if config.commands {
+            tasks.spawn(command::run(commands, stop_rx.clone()));
+        }
         let ctx = SiteContext {
             client: client.clone(),
             stores: stores.clone(),
@@ -89,7 +102,9 @@ pub async fn serve(
             options,
             status,
         };
-        tasks.spawn(projector::run(ctx, stop_rx.clone()));
+        if config.projector {
+            tasks.spawn(projector::run(ctx, stop_rx.clone()));
+        }
         tracing::info!(%site, "site services started");
     }
     shutdown.await;

@@ -26,8 +26,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the projector of each named site until SIGINT or SIGTERM.
+    /// Run the projector and command service of each named site until SIGINT or SIGTERM.
     Serve(cli::ServeArgs),
+    /// Send one TDeleteFromConference and print the reply (exit status 2 when refused).
+    Delete(cli::DeleteArgs),
+    /// Every recorded TDeleteFromConference decision, in stream order.
+    Audit(cli::AuditArgs),
     /// Every stored event of a call in stream order, with the parties after it.
     Replay(cli::ReplayArgs),
     /// Ask a site's projector for its role and counters.
@@ -59,8 +63,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let mut refused = false;
     let result = runtime.block_on(async {
         match cli.command {
+            Command::Delete(args) => cli::delete(&globals, args).await.map(|answer| {
+                if answer == cli::Answer::Refused {
+                    refused = true;
+                }
+            }),
+            Command::Audit(args) => cli::audit(&globals, args).await,
             Command::Serve(args) => cli::serve(&globals, args).await,
             Command::Replay(args) => cli::replay(&globals, args).await,
             Command::Status(args) => cli::status(&globals, args).await,
@@ -71,6 +82,7 @@ fn main() -> ExitCode {
         }
     });
     match result {
+        Ok(()) if refused => ExitCode::from(2),
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let mut shown = e.to_string();

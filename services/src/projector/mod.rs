@@ -13,7 +13,7 @@
 //! - **One writer.** A lease ([`crate::lease`]) lets one instance per site project; another
 //!   waits on standby.
 
-mod recover;
+pub(crate) mod recover;
 mod state;
 #[cfg(test)]
 mod state_tests;
@@ -209,7 +209,7 @@ async fn lead(
     let site = ctx.site;
     let (consumer, floor) = take_over_consumer(ctx).await?;
     let mut state = SiteState::new(site, ctx.config.ended_calls_kept);
-    recover::recover(ctx, &mut state, floor).await?;
+    recover::recover(&ctx.client, &ctx.stores, &mut state, floor).await?;
     let mut options_rx = ctx.options.clone();
     let mut options = *options_rx.borrow_and_update();
     let mut writer = Writer::new(ctx);

@@ -5,7 +5,10 @@ use ledger_replay::read_call;
 use ledger_schemas::subject;
 use uuid::Uuid;
 
-use super::{ProjectorError, SiteContext, SiteState, decode_list, unavailable};
+use ledger_schemas::Site;
+
+use super::{ProjectorError, SiteState, decode_list, unavailable};
+use crate::Stores;
 
 /// Calls re-folded at once.
 const PARALLEL: usize = 16;
@@ -13,8 +16,9 @@ const PARALLEL: usize = 16;
 /// Restores `state` from the index of active calls: each call's stored events from its first
 /// sequence up to `floor` (the consumer's acknowledged floor; later events are redelivered), and
 /// the list last written to KV.
-pub(super) async fn recover(
-    ctx: &SiteContext,
+pub(crate) async fn recover(
+    client: &async_nats::Client,
+    stores: &Stores,
     state: &mut SiteState,
     floor: u64,
 ) -> Result<(), ProjectorError> {
@@ -22,10 +26,9 @@ pub(super) async fn recover(
         // Nothing was acknowledged: the consumer delivers the whole stream from the start.
         return Ok(());
     }
-    let site = ctx.site;
+    let site = state.site();
     let prefix = format!("active.{site}.");
-    let keys: Vec<String> = ctx
-        .stores
+    let keys: Vec<String> = stores
         .projector
         .keys()
         .await
@@ -39,7 +42,7 @@ pub(super) async fn recover(
     }
     tracing::info!(%site, calls = keys.len(), floor, "re-folding the calls in progress");
     let loaded: Vec<_> = futures::stream::iter(keys)
-        .map(|key| load(ctx, key, floor))
+        .map(|key| load(client, stores, site, key, floor))
         .buffer_unordered(PARALLEL)
         .try_collect()
         .await?;
@@ -62,17 +65,17 @@ type Loaded = (
 );
 
 async fn load(
-    ctx: &SiteContext,
+    client: &async_nats::Client,
+    stores: &Stores,
+    site: Site,
     key: String,
     floor: u64,
 ) -> Result<Option<Loaded>, ProjectorError> {
-    let site = ctx.site;
     let Some(call) = key.rsplit('.').next().and_then(subject::parse_uuid_token) else {
         tracing::warn!(%site, key, "ignoring a malformed index key");
         return Ok(None);
     };
-    let value = ctx
-        .stores
+    let value = stores
         .projector
         .get(&key)
         .await
@@ -81,9 +84,8 @@ async fn load(
     else {
         return Ok(None);
     };
-    let messages = read_call(&ctx.client, call, first_seq, Some(floor)).await?;
-    let published = ctx
-        .stores
+    let messages = read_call(client, call, first_seq, Some(floor)).await?;
+    let published = stores
         .lct
         .get(subject::lct_key(site, call))
         .await

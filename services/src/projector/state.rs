@@ -83,10 +83,11 @@ pub struct SiteState {
     ended: VecDeque<Uuid>,
     ended_kept: usize,
     counters: Counters,
+    lists: bool,
 }
 
 impl SiteState {
-    /// An empty state for `site`, remembering up to `ended_kept` ended calls.
+    /// An empty state for `site`'s projector, remembering up to `ended_kept` ended calls.
     pub fn new(site: Site, ended_kept: usize) -> Self {
         Self {
             site,
@@ -95,6 +96,15 @@ impl SiteState {
             ended: VecDeque::new(),
             ended_kept,
             counters: Counters::default(),
+            lists: true,
+        }
+    }
+
+    /// An empty state that only folds (no lists, no index): the command service's view.
+    pub fn without_lists(site: Site, ended_kept: usize) -> Self {
+        Self {
+            lists: false,
+            ..Self::new(site, ended_kept)
         }
     }
 
@@ -228,6 +238,13 @@ impl SiteState {
             };
             entry.dirty = false;
             let ended = entry.call.has_ended();
+            if !self.lists {
+                if ended && !entry.ended {
+                    entry.ended = true;
+                    self.ended.push_back(id);
+                }
+                continue;
+            }
             // A call that starts and ends within one batch never needs the index.
             if !entry.indexed && !ended && !entry.call.parties().is_empty() {
                 entry.indexed = true;

@@ -297,3 +297,115 @@ pub fn names(list: &LctList) -> Vec<(String, String)> {
 pub fn test_config() -> Config {
     Config::default().lease_ttl(Duration::from_secs(2))
 }
+
+/// A three-site conference: the customer and agent 7001 at SiteA, agent 7001 at SiteB (same DN,
+/// other site), agent 7003 at SiteC, and supervisor 7100 at SiteA monitoring SiteA's agent.
+pub struct Conference {
+    pub call: CallBuilder,
+    pub customer: Uuid,
+    pub a7001: Uuid,
+    pub b7001: Uuid,
+    pub c7003: Uuid,
+    pub supervisor: Uuid,
+}
+
+impl Ledger {
+    /// Every site: call info, remote delete and propagation on.
+    pub async fn all_options_on(&self, sites: &[&str]) {
+        for s in sites {
+            self.configure(s, true).await;
+            self.set_option(s, OptionName::SipRemoteDelFromConf, "true")
+                .await;
+        }
+    }
+
+    pub async fn conference(&self) -> Conference {
+        let c = CallBuilder::new();
+        let conf = Conference {
+            customer: Uuid::now_v7(),
+            a7001: Uuid::now_v7(),
+            b7001: Uuid::now_v7(),
+            c7003: Uuid::now_v7(),
+            supervisor: Uuid::now_v7(),
+            call: c,
+        };
+        let c = &conf.call;
+        self.publish(&c.join("SiteA", conf.customer, "+14155550100", Role::Customer))
+            .await;
+        self.publish(&c.join("SiteA", conf.a7001, "7001", Role::Agent))
+            .await;
+        self.publish(&c.join("SiteB", conf.b7001, "7001", Role::Agent))
+            .await;
+        self.publish(&c.join("SiteC", conf.c7003, "7003", Role::Agent))
+            .await;
+        self.publish(&c.supervise("SiteA", conf.supervisor, "7100", conf.a7001))
+            .await;
+        conf
+    }
+
+    /// Sends raw bytes to a site's command service, retrying while it is not yet listening.
+    pub async fn request_raw(&self, at: &str, payload: Vec<u8>) -> Vec<u8> {
+        let subject = subject::delete_from_conference(site(at));
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            match self
+                .client
+                .request(subject.clone(), payload.clone().into())
+                .await
+            {
+                Ok(reply) => return reply.payload.to_vec(),
+                Err(e) if tokio::time::Instant::now() < deadline => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("no command service of {at} answered: {e}"),
+            }
+        }
+    }
+
+    pub async fn delete(
+        &self,
+        at: &str,
+        request: &ledger_schemas::DeleteRequest,
+    ) -> ledger_schemas::DeleteReply {
+        let bytes = self.request_raw(at, request.encode()).await;
+        ledger_schemas::DeleteReply::decode(&bytes).unwrap()
+    }
+
+    /// The `party_deleted` events stored for a call.
+    pub async fn deletions(&self, call: Uuid) -> Vec<PartyEvent> {
+        ledger_replay::read_call(&self.client, call, 1, None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| PartyEvent::decode_on(&m.subject, &m.payload).unwrap())
+            .filter(|e| matches!(e.body, EventBody::Deleted { .. }))
+            .collect()
+    }
+
+    pub async fn audit(&self, call: Uuid) -> Vec<ledger_schemas::AuditRecord> {
+        ledger_replay::read_audit(&self.js, None, Some(call))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.record.unwrap())
+            .collect()
+    }
+}
+
+/// A request from `this_dn` to delete `other_dn` in `call`.
+pub fn request(call: Uuid, this_dn: &str, other_dn: &str) -> ledger_schemas::DeleteRequest {
+    ledger_schemas::DeleteRequest {
+        request: Uuid::now_v7(),
+        call,
+        this_dn: Dn::new(this_dn).unwrap(),
+        other_dn: ledger_schemas::Target::parse(other_dn).unwrap(),
+        reasons: Default::default(),
+        extensions: Default::default(),
+    }
+}
+
+/// The refusal code of a reply, or `None` when accepted.
+pub fn code(reply: &ledger_schemas::DeleteReply) -> Option<ledger_schemas::RefusalCode> {
+    reply.code()
+}
