@@ -32,5 +32,5 @@ pub use provision::{
     PROJECTOR_BUCKET, ProvisionError, StoreConfig, Stores, ledger_stream_config, provision,
 };
 pub use publish::{PendingAck, PublishError, Published, Publisher, Report};
-pub use serve::{ServeError, serve, status_subject};
+pub use serve::{ServeError, ServeHandle, serve, status_subject};
 pub use status::{Counters, Status};

@@ -141,3 +141,56 @@ async fn answer_status(
         }
     }
 }
+
+/// The services of some sites running in a background task of this process (embedding, tests,
+/// benchmarks). [`ServeHandle::stop`] stops them as SIGTERM stops `ledger serve`.
+#[derive(Debug)]
+pub struct ServeHandle {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), ServeError>>,
+}
+
+impl ServeHandle {
+    /// Starts [`serve`] for `sites` in a background task.
+    pub fn spawn(client: Client, sites: Vec<Site>, config: Config) -> Self {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let stop = async {
+                let _ = rx.await;
+            };
+            serve(client, &sites, config, stop).await
+        });
+        Self {
+            stop: Some(tx),
+            task,
+        }
+    }
+
+    /// Stops the services cleanly and waits for them.
+    ///
+    /// # Errors
+    ///
+    /// [`ServeError`] when they had failed to start.
+    pub async fn stop(mut self) -> Result<(), ServeError> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        match (&mut self.task).await {
+            Ok(result) => result,
+            // The task panicked or was aborted: nothing is left running.
+            Err(e) => {
+                tracing::error!(error = %e, "the services' task ended abnormally");
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Drop for ServeHandle {
+    fn drop(&mut self) {
+        // Dropped without `stop`: end the task rather than leave it running unowned.
+        if self.stop.is_some() {
+            self.task.abort();
+        }
+    }
+}

@@ -47,6 +47,8 @@ enum Command {
 enum BenchCommand {
     /// The projector's catch-up rate over a stream, next to a raw pull consumer.
     CatchUp(cli::CatchUpArgs),
+    /// Accepted TDeleteFromConference latency, next to a raw publish with the same headers.
+    Delete(cli::DeleteBenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +81,7 @@ fn main() -> ExitCode {
             Command::Bench(BenchCommand::CatchUp(args)) => {
                 cli::bench_catch_up(&globals, args).await
             }
+            Command::Bench(BenchCommand::Delete(args)) => cli::bench_delete(&globals, args).await,
         }
     });
     match result {

@@ -15,10 +15,8 @@ use ledger_schemas::{
     ConfigKey, DeletedBy, Dn, EventBody, Joined, LctList, Message, MonitorMode, OptionName,
     PartyEvent, Role, Site, subject,
 };
-use ledger_services::{Config, Publisher, Status, Stores, connect, provision};
+use ledger_services::{Config, Publisher, ServeHandle, Status, Stores, connect, provision};
 use ledger_test_harness::NatsServer;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 pub fn site(s: &str) -> Site {
@@ -145,48 +143,20 @@ impl Ledger {
 
     /// Runs the ledger's services for `sites` in this process until the handle is stopped.
     pub fn serve(&self, sites: &[&str], config: Config) -> Serving {
-        let client = self.client.clone();
         let sites: Vec<Site> = sites.iter().map(|s| site(s)).collect();
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            ledger_services::serve(client, &sites, config, async {
-                let _ = rx.await;
-            })
-            .await
-            .unwrap();
-        });
-        Serving {
-            stop: Some(tx),
-            task: Some(task),
-        }
+        Serving(ServeHandle::spawn(self.client.clone(), sites, config))
     }
 }
 
 /// In-process services, stopped cleanly by [`Serving::stop`].
-pub struct Serving {
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
-}
+pub struct Serving(ServeHandle);
 
 impl Serving {
-    pub async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            tokio::time::timeout(Duration::from_secs(20), task)
-                .await
-                .expect("services did not stop within 20 s")
-                .unwrap();
-        }
-    }
-}
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        if let Some(task) = &self.task {
-            task.abort();
-        }
+    pub async fn stop(self) {
+        tokio::time::timeout(Duration::from_secs(20), self.0.stop())
+            .await
+            .expect("services did not stop within 20 s")
+            .unwrap();
     }
 }
 

@@ -1,5 +1,5 @@
-//! `ledger bench catch-up`: the projector's catch-up rate over a stream, next to a raw
-//! async-nats pull consumer reading the same stream in the same run.
+//! The projector's catch-up rate over a stream, next to a raw async-nats pull consumer reading
+//! the same stream in the same run.
 
 use std::time::{Duration, Instant};
 
@@ -8,12 +8,12 @@ use async_nats::jetstream::{
     consumer::{AckPolicy, DeliverPolicy, pull},
 };
 use futures::StreamExt;
-use indicatif::{ProgressBar, ProgressStyle};
 use ledger_schemas::{
     ConfigKey, Dn, EventBody, Joined, MonitorMode, OptionName, PartyEvent, Role, Site, subject,
 };
 use uuid::Uuid;
 
+use super::{BenchError, bar};
 use crate::{Config, Publisher, Stores, provision};
 
 /// Settings of a catch-up benchmark.
@@ -53,19 +53,6 @@ pub struct CatchUpReport {
     pub projector: Rate,
     /// `projector.median_rate / raw.median_rate`.
     pub ratio: f64,
-}
-
-fn bar(progress: bool, len: u64, what: &str) -> ProgressBar {
-    if !progress {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} ({per_sec}, {eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar.set_message(what.to_owned());
-    bar
 }
 
 /// Synthetic traffic: calls of a customer and three agents at two sites, joining and then
@@ -145,9 +132,6 @@ impl Traffic {
         Ok(event)
     }
 }
-
-/// Boxed error of the benchmark.
-pub type BenchError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Runs the benchmark on the server `client` is connected to. Use a server of its own: the
 /// stream keeps the synthetic events (it refuses purges).
@@ -294,19 +278,12 @@ async fn project(
             .await?;
     }
     let bar = bar(bench.progress, last_seq, "projector");
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let start = Instant::now();
     let config = Config {
         commands: false,
         ..bench.config.clone()
     };
-    let serve_client = client.clone();
-    let serving = tokio::spawn(async move {
-        let stop = async {
-            let _ = stop_rx.await;
-        };
-        crate::serve(serve_client, &[site], config, stop).await
-    });
+    let serving = crate::ServeHandle::spawn(client.clone(), vec![site], config);
     let status = crate::status_subject(site);
     loop {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -322,8 +299,7 @@ async fn project(
     }
     let elapsed = start.elapsed().as_secs_f64();
     bar.finish_and_clear();
-    let _ = stop_tx.send(());
-    serving.await??;
+    serving.stop().await?;
     stores
         .events
         .delete_consumer(&crate::projector::consumer_name(site))

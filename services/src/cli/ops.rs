@@ -1,0 +1,115 @@
+//! `ledger provision` and `ledger status`.
+
+use std::io::Write;
+
+use super::{CliError, Format, Globals};
+use async_nats::jetstream;
+use ledger_schemas::Site;
+
+use super::parse_site;
+use crate::{StoreConfig, connect, provision as provision_stores};
+
+/// Arguments of `ledger provision`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ProvisionArgs {
+    /// Replicas of each stream and bucket (3 on a three-node cluster).
+    #[arg(long, default_value_t = 1)]
+    pub replicas: usize,
+}
+
+/// `ledger provision`: creates the streams and buckets when absent and prints their state.
+///
+/// # Errors
+///
+/// When NATS cannot be reached or a stream exists with incompatible settings.
+pub async fn provision(g: &Globals, args: ProvisionArgs) -> Result<(), CliError> {
+    let client = connect(&g.nats, "ledger-provision").await?;
+    let js = jetstream::new(client);
+    let store = StoreConfig {
+        replicas: args.replicas,
+        ..StoreConfig::default()
+    };
+    let mut stores = provision_stores(&js, &store).await?;
+    let mut rows = Vec::new();
+    for s in [&mut stores.events, &mut stores.audit] {
+        let info = s.info().await?;
+        rows.push((
+            info.config.name.clone(),
+            "stream",
+            info.state.messages,
+            info.config.num_replicas,
+        ));
+    }
+    for kv in [&stores.lct, &stores.config] {
+        let status = kv.status().await?;
+        rows.push((
+            status.bucket().to_owned(),
+            "kv",
+            status.values(),
+            status.info.config.num_replicas,
+        ));
+    }
+    let mut out = std::io::stdout().lock();
+    match g.format {
+        Format::Json => {
+            for (name, kind, messages, replicas) in rows {
+                let line = serde_json::json!({
+                    "name": name, "kind": kind, "messages": messages, "replicas": replicas,
+                });
+                writeln!(out, "{line}")?;
+            }
+        }
+        Format::Table => {
+            writeln!(
+                out,
+                "{:<16} {:<7} {:>10} {:>8}",
+                "NAME", "KIND", "MESSAGES", "REPLICAS"
+            )?;
+            for (name, kind, messages, replicas) in rows {
+                writeln!(out, "{name:<16} {kind:<7} {messages:>10} {replicas:>8}")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Arguments of `ledger status`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StatusArgs {
+    /// The site whose projector to ask.
+    #[arg(long, value_parser = parse_site)]
+    pub site: Site,
+}
+
+/// `ledger status`: asks a site's projector for its role and counters.
+///
+/// # Errors
+///
+/// When NATS cannot be reached or no projector of the site answers.
+pub async fn status(g: &Globals, args: StatusArgs) -> Result<(), CliError> {
+    let client = connect(&g.nats, "ledger-status").await?;
+    let reply = client
+        .request(crate::status_subject(args.site), "".into())
+        .await
+        .map_err(|e| format!("no projector of {} answered: {e}", args.site))?;
+    let status: serde_json::Value = serde_json::from_slice(&reply.payload)?;
+    let mut out = std::io::stdout().lock();
+    match g.format {
+        Format::Json => writeln!(out, "{status}")?,
+        Format::Table => {
+            writeln!(out, "site      {}", status["site"].as_str().unwrap_or("?"))?;
+            writeln!(out, "role      {}", status["role"].as_str().unwrap_or("?"))?;
+            writeln!(
+                out,
+                "instance  {}",
+                status["instance"].as_str().unwrap_or("?")
+            )?;
+            if let Some(counters) = status["counters"].as_object() {
+                for (name, value) in counters {
+                    writeln!(out, "{name:<17} {value}")?;
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,60 @@
+//! `ledger serve`.
+
+use std::time::Duration;
+
+use ledger_schemas::Site;
+
+use super::{CliError, Globals, parse_site, shutdown_signal};
+use crate::{Config, StoreConfig, connect};
+
+/// Arguments of `ledger serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// A site to serve (repeat for several): its projector (and command service).
+    #[arg(long = "site", required = true, value_parser = parse_site)]
+    pub sites: Vec<Site>,
+    /// Replicas of each stream and bucket when they are created (3 on a three-node cluster).
+    #[arg(long, default_value_t = 1)]
+    pub replicas: usize,
+    /// Most events handled between two acknowledgements.
+    #[arg(long, default_value_t = 1000)]
+    pub batch: usize,
+    /// Seconds a site's projector lease lives without renewal (a standby takes over after it).
+    #[arg(long, default_value_t = 10.0)]
+    pub lease_ttl: f64,
+    /// Run only the projectors, or only the command services (default: both).
+    #[arg(long, value_enum)]
+    pub only: Option<Role>,
+}
+
+/// One of the services of a site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    /// The projector (LCTParty lists).
+    Projector,
+    /// The command service (TDeleteFromConference).
+    Commands,
+}
+
+/// `ledger serve`: runs the projector and command service of the named sites until SIGINT or
+/// SIGTERM, then stops cleanly.
+///
+/// # Errors
+///
+/// When NATS cannot be reached or the streams cannot be provisioned.
+pub async fn serve(g: &Globals, args: ServeArgs) -> Result<(), CliError> {
+    let client = connect(&g.nats, "ledger-serve").await?;
+    let config = Config {
+        projector: args.only != Some(Role::Commands),
+        commands: args.only != Some(Role::Projector),
+        ..Config::default()
+    }
+    .batch(args.batch)
+    .lease_ttl(Duration::from_secs_f64(args.lease_ttl.max(0.1)))
+    .store(StoreConfig {
+        replicas: args.replicas,
+        ..StoreConfig::default()
+    });
+    crate::serve(client, &args.sites, config, shutdown_signal()).await?;
+    Ok(())
+}

@@ -1,0 +1,161 @@
+//! The `ledger` binary's outputs that scripts read (`--format json`), against a real server.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a panic is the failure report
+
+mod common;
+
+use common::{Ledger, test_config};
+use ledger_test_harness::ledger_binary;
+
+async fn ledger(l: &Ledger, args: &[&str]) -> (i32, Vec<serde_json::Value>, String) {
+    let out = tokio::process::Command::new(ledger_binary().unwrap())
+        .args(args)
+        .args(["--nats", l.url(), "--format", "json"])
+        .env("RUST_LOG", "warn")
+        .output()
+        .await
+        .unwrap();
+    let lines = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}")))
+        .collect();
+    (
+        out.status.code().unwrap_or(-1),
+        lines,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn keys(v: &serde_json::Value) -> Vec<&str> {
+    v.as_object().unwrap().keys().map(String::as_str).collect()
+}
+
+#[tokio::test]
+async fn delete_audit_and_replay_print_the_contracts_json_lines() {
+    let l = Ledger::start().await;
+    l.all_options_on(&["SiteA", "SiteB", "SiteC"]).await;
+    let serving = l.serve(&["SiteA", "SiteB", "SiteC"], test_config());
+    let c = l.conference().await;
+    let call = c.call.call.to_string();
+    // Wait until SiteC's command service listens (a request about another call).
+    l.delete(
+        "SiteC",
+        &common::request(uuid::Uuid::now_v7(), "7003", "7001"),
+    )
+    .await;
+
+    // Refused (ambiguous): exit status 2, the candidates in the reply.
+    let (status, out, err) = ledger(
+        &l,
+        &[
+            "delete",
+            "--site",
+            "SiteC",
+            "--call",
+            &call,
+            "--this-dn",
+            "7003",
+            "--other-dn",
+            "7001",
+        ],
+    )
+    .await;
+    assert_eq!(status, 2, "{err}");
+    assert_eq!(out[0]["ok"], false);
+    assert_eq!(out[0]["error"]["code"], "ambiguous_party");
+    assert_eq!(out[0]["error"]["terr"], 53);
+    assert_eq!(out[0]["error"]["candidates"].as_array().unwrap().len(), 2);
+
+    // Accepted: exit status 0, seq and event, the parties after it.
+    let (status, out, err) = ledger(
+        &l,
+        &[
+            "delete",
+            "--site",
+            "SiteC",
+            "--call",
+            &call,
+            "--this-dn",
+            "7003",
+            "--other-dn",
+            "7001@SiteB",
+            "--reason",
+            "comment=test",
+        ],
+    )
+    .await;
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(out[0]["ok"], true);
+    assert!(out[0]["seq"].as_u64().unwrap() > 5);
+    assert_eq!(out[0]["parties"].as_array().unwrap().len(), 3);
+
+    // The audit: one line per decision, in stream order, with the contract's keys.
+    let (status, out, err) = ledger(&l, &["audit", "--call", &call]).await;
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(out.len(), 2);
+    assert_eq!(
+        keys(&out[0]),
+        [
+            "ts", "site", "call", "request", "this_dn", "other_dn", "ok", "code"
+        ]
+    );
+    assert_eq!(out[0]["code"], "ambiguous_party");
+    assert_eq!(out[1]["ok"], true);
+    assert_eq!(out[1]["code"], serde_json::Value::Null);
+    assert_eq!(out[1]["other_dn"], "7001@SiteB");
+    assert_eq!(out[1]["call"], call.as_str());
+    let (_, by_site, _) = ledger(&l, &["audit", "--site", "SiteA"]).await;
+    assert!(by_site.is_empty(), "SiteA decided nothing");
+    let (_, everything, _) = ledger(&l, &["audit"]).await;
+    assert_eq!(everything.len(), 3, "with the warm-up request");
+
+    // Replay: one line per stored event, the global view after each.
+    let (status, out, err) = ledger(&l, &["replay", "--call", &call]).await;
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(out.len(), 6);
+    assert_eq!(
+        keys(&out[0]),
+        [
+            "seq", "ts", "site", "kind", "party", "dn", "role", "parties"
+        ]
+    );
+    let last = &out[5];
+    assert_eq!(last["kind"], "party_deleted");
+    assert_eq!(last["by"]["dn"], "7003");
+    assert!(last["request"].is_string());
+    assert_eq!(last["parties"].as_array().unwrap().len(), 3);
+    // SiteC's view without propagation: its own agent only.
+    l.set_option("SiteC", ledger_schemas::OptionName::UseDataFrom, "original")
+        .await;
+    let (_, out, _) = ledger(&l, &["replay", "--call", &call, "--site", "SiteC"]).await;
+    assert_eq!(out[5]["parties"].as_array().unwrap().len(), 1);
+    serving.stop().await;
+}
+
+#[tokio::test]
+async fn a_missing_call_and_an_absent_service_are_errors_with_a_failure_status() {
+    let l = Ledger::start().await;
+    let (status, _, err) = ledger(
+        &l,
+        &["replay", "--call", "0192f3a4-5b6c-7d8e-9f01-23456789abcd"],
+    )
+    .await;
+    assert_eq!(status, 1);
+    assert!(err.contains("no event of call"), "{err}");
+    let (status, _, err) = ledger(
+        &l,
+        &[
+            "delete",
+            "--site",
+            "SiteZ",
+            "--call",
+            "0192f3a4-5b6c-7d8e-9f01-23456789abcd",
+            "--this-dn",
+            "7001",
+            "--other-dn",
+            "7002",
+        ],
+    )
+    .await;
+    assert_eq!(status, 1);
+    assert!(err.contains("SiteZ"), "{err}");
+}
