@@ -80,71 +80,144 @@ async fn unknown_call_when_no_party_is_present_in_the_sites_view() {
     serving.stop().await;
 }
 
-#[tokio::test]
-async fn the_refusals_of_the_check_table_in_order() {
+/// Three sites with every option on, their services running, and the standard conference.
+async fn conference_running() -> (Ledger, common::Serving, Uuid) {
     let l = Ledger::start().await;
     l.all_options_on(&SITES).await;
     let serving = l.serve(&SITES, test_config());
-    let c = l.conference().await;
-    let call = c.call.call;
-    // requester_not_in_call: absent, and present but located at another site.
+    let call = l.conference().await.call.call;
+    (l, serving, call)
+}
+
+/// Sets an option and waits until a request shows it in force.
+async fn refused_once_in_force(
+    l: &Ledger,
+    at: &str,
+    call: Uuid,
+    this: &str,
+    other: &str,
+    want: RefusalCode,
+) -> DeleteReply {
+    eventually(WAIT, &format!("{want:?}"), || async {
+        let r = l.delete(at, &request(call, this, other)).await;
+        (code(&r) == Some(want)).then_some(r)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn requester_not_in_call_when_this_dn_is_absent_or_located_at_another_site() {
+    let (l, serving, call) = conference_running().await;
     assert_refused(
         &refused(&l, "SiteA", call, "9999", "7003").await,
         RefusalCode::RequesterNotInCall,
         470,
     );
+    // 7003 is in the call, but at SiteC: it cannot request through SiteA.
     assert_refused(
         &refused(&l, "SiteA", call, "7003", "+14155550100").await,
         RefusalCode::RequesterNotInCall,
         470,
     );
-    // party_not_in_call.
+    assert!(l.deletions(call).await.is_empty());
+    serving.stop().await;
+}
+
+#[tokio::test]
+async fn not_a_conference_with_fewer_than_three_parties_in_the_view() {
+    let (l, serving, call) = conference_running().await;
+    // Without propagation SiteC sees its own agent only.
+    l.set_option("SiteC", OptionName::UseDataFrom, "original")
+        .await;
+    let r = refused_once_in_force(
+        &l,
+        "SiteC",
+        call,
+        "7003",
+        "7001@SiteB",
+        RefusalCode::NotAConference,
+    )
+    .await;
+    assert_refused(&r, RefusalCode::NotAConference, 496);
+    serving.stop().await;
+}
+
+#[tokio::test]
+async fn party_not_in_call_when_other_dn_matches_no_present_party() {
+    let (l, serving, call) = conference_running().await;
     assert_refused(
         &refused(&l, "SiteA", call, "7001", "4242").await,
         RefusalCode::PartyNotInCall,
         470,
     );
-    // invalid_target: the requester names itself.
+    assert_refused(
+        &refused(&l, "SiteA", call, "7001", &Uuid::now_v7().to_string()).await,
+        RefusalCode::PartyNotInCall,
+        470,
+    );
+    serving.stop().await;
+}
+
+#[tokio::test]
+async fn invalid_target_when_the_requester_names_itself() {
+    let (l, serving, call) = conference_running().await;
     assert_refused(
         &refused(&l, "SiteA", call, "7001", "7001@SiteA").await,
         RefusalCode::InvalidTarget,
         53,
     );
-    // not_authorized: an agent deletes a supervisor.
+    serving.stop().await;
+}
+
+#[tokio::test]
+async fn call_info_disabled_for_a_remote_target() {
+    let (l, serving, call) = conference_running().await;
+    l.set_option("SiteA", OptionName::SipEnableCallInfo, "false")
+        .await;
+    let r = refused_once_in_force(
+        &l,
+        "SiteA",
+        call,
+        "7001",
+        "7003",
+        RefusalCode::CallInfoDisabled,
+    )
+    .await;
+    assert_refused(&r, RefusalCode::CallInfoDisabled, 1005);
+    assert!(l.deletions(call).await.is_empty());
+    serving.stop().await;
+}
+
+#[tokio::test]
+async fn remote_delete_disabled_for_a_remote_target() {
+    let (l, serving, call) = conference_running().await;
+    l.set_option("SiteA", OptionName::SipRemoteDelFromConf, "false")
+        .await;
+    let r = refused_once_in_force(
+        &l,
+        "SiteA",
+        call,
+        "7001",
+        "7003",
+        RefusalCode::RemoteDeleteDisabled,
+    )
+    .await;
+    assert_refused(&r, RefusalCode::RemoteDeleteDisabled, 1005);
+    assert!(l.deletions(call).await.is_empty());
+    serving.stop().await;
+}
+
+#[tokio::test]
+async fn not_authorized_when_an_agent_deletes_a_supervisor() {
+    let (l, serving, call) = conference_running().await;
     assert_refused(
         &refused(&l, "SiteA", call, "7001", "7100").await,
         RefusalCode::NotAuthorized,
         472,
     );
-    // call_info_disabled, then remote_delete_disabled, for a remote target.
-    l.set_option("SiteA", OptionName::SipEnableCallInfo, "false")
-        .await;
-    let reply = eventually(WAIT, "call info off", || async {
-        let r = l.delete("SiteA", &request(call, "7001", "7003")).await;
-        (code(&r) == Some(RefusalCode::CallInfoDisabled)).then_some(r)
-    })
-    .await;
-    assert_refused(&reply, RefusalCode::CallInfoDisabled, 1005);
-    l.set_option("SiteA", OptionName::SipEnableCallInfo, "true")
-        .await;
-    l.set_option("SiteA", OptionName::SipRemoteDelFromConf, "false")
-        .await;
-    eventually(WAIT, "remote delete off", || async {
-        let r = l.delete("SiteA", &request(call, "7001", "7003")).await;
-        (code(&r) == Some(RefusalCode::RemoteDeleteDisabled)).then_some(())
-    })
-    .await;
-    // not_a_conference: SiteC sees only its own agent without propagation.
-    l.set_option("SiteC", OptionName::UseDataFrom, "original")
-        .await;
-    eventually(WAIT, "SiteC without propagation", || async {
-        let r = l
-            .delete("SiteC", &request(call, "7003", "7001@SiteB"))
-            .await;
-        (code(&r) == Some(RefusalCode::NotAConference)).then_some(())
-    })
-    .await;
-    assert!(l.deletions(call).await.is_empty(), "nothing was deleted");
+    // A supervisor may request, and is not refused for being one.
+    let r = l.delete("SiteA", &request(call, "7100", "7003")).await;
+    assert!(r.outcome.is_ok(), "{r:?}");
     serving.stop().await;
 }
 
