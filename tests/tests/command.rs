@@ -570,3 +570,98 @@ async fn the_command_service_is_a_discoverable_nats_micro_service() {
     );
     serving.stop().await;
 }
+
+#[tokio::test]
+async fn racing_deletes_on_a_replicated_stream_of_a_three_node_cluster_store_exactly_one() {
+    use ledger_services::{Publisher, ServeHandle, StoreConfig, connect, provision};
+    let cluster = ledger_test_harness::Cluster::start(3).unwrap();
+    let client = connect(&cluster.urls(), "test").await.unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    let store = StoreConfig {
+        replicas: 3,
+        ..StoreConfig::default()
+    };
+    // The cluster elects its JetStream leader after the nodes meet: retry until it serves.
+    let stores = eventually(
+        Duration::from_secs(30),
+        "the cluster's JetStream",
+        || async { provision(&js, &store).await.ok() },
+    )
+    .await;
+    for option in [
+        OptionName::SipEnableCallInfo,
+        OptionName::SipRemoteDelFromConf,
+    ] {
+        let key = ledger_schemas::ConfigKey {
+            site: site("SiteA"),
+            option,
+        }
+        .to_string();
+        stores.config.put(key, "true".into()).await.unwrap();
+    }
+    let config = Config {
+        store,
+        max_attempts: 5,
+        ..test_config()
+    };
+    // Two instances, each connected to another node.
+    let other = connect(cluster.nodes[1].url(), "test-2").await.unwrap();
+    let first = ServeHandle::spawn(client.clone(), vec![site("SiteA")], config.clone());
+    let second = ServeHandle::spawn(other, vec![site("SiteA")], config);
+    let publisher = Publisher::new(js.clone());
+    let c = common::CallBuilder::new();
+    let parties: Vec<Uuid> = (0..10).map(|_| Uuid::now_v7()).collect();
+    for (i, p) in parties.iter().enumerate() {
+        publisher
+            .publish(&c.join("SiteA", *p, &format!("70{i:02}"), Role::Agent))
+            .await
+            .unwrap();
+    }
+    let ask = |req: ledger_schemas::DeleteRequest| {
+        let client = client.clone();
+        async move {
+            let subject = subject::delete_from_conference(site("SiteA"));
+            let reply = eventually(WAIT, "a command service", || async {
+                client
+                    .request(subject.clone(), req.encode().into())
+                    .await
+                    .ok()
+            })
+            .await;
+            DeleteReply::decode(&reply.payload).unwrap()
+        }
+    };
+    // Different parties of one call at once: every append expects the same call sequence, so
+    // the losers are refused (10164 or 10071), catch up and retry; one party at a time wins.
+    let built: Vec<_> = (1..5)
+        .map(|i| request(c.call, "7000", &format!("70{i:02}")))
+        .collect();
+    let replies = futures::future::join_all(built.into_iter().map(ask)).await;
+    for r in &replies {
+        assert!(
+            r.outcome.is_ok() || code(r) == Some(RefusalCode::Conflict),
+            "{r:?}"
+        );
+    }
+    let accepted = replies.iter().filter(|r| r.outcome.is_ok()).count();
+    let events = ledger_replay::read_call(&client, c.call, 1, None)
+        .await
+        .unwrap();
+    let deleted = events
+        .iter()
+        .filter(|m| m.subject.ends_with("party_deleted"))
+        .count();
+    assert_eq!(deleted, accepted, "one party_deleted per accepted request");
+    assert!(accepted >= 1);
+    // The same party from both instances at once: exactly one event.
+    let target = parties[9].to_string();
+    let racing: Vec<_> = (0..4).map(|_| request(c.call, "7000", &target)).collect();
+    let replies = futures::future::join_all(racing.into_iter().map(ask)).await;
+    assert_eq!(
+        replies.iter().filter(|r| r.outcome.is_ok()).count(),
+        1,
+        "{replies:#?}"
+    );
+    first.stop().await.unwrap();
+    second.stop().await.unwrap();
+}
