@@ -4,6 +4,7 @@
 //!   reported as a [`Skip`], never applied.
 //! - [`View`] is one site's view of a call under its propagation setting, and gives the
 //!   LCTParty list.
+//! - [`list_change`] says what a site does with a call's list after a change (put, end, forget).
 //! - [`decide`] validates a TDeleteFromConference against a site's view and the options in
 //!   force, returning the [`Deletion`] to append or the [`Refusal`](ledger_schemas::Refusal).
 //!
@@ -38,8 +39,10 @@
 
 mod call;
 mod decide;
+mod lct;
 mod view;
 
 pub use call::{Call, Change, Departure, Party, Skip, Stamp, evolve};
 pub use decide::{Decision, Deletion, after_conflict, bad_request, decide, unavailable};
+pub use lct::{ListChange, list_change};
 pub use view::{View, lct_party};

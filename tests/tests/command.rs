@@ -169,42 +169,32 @@ async fn invalid_target_when_the_requester_names_itself() {
     serving.stop().await;
 }
 
-#[tokio::test]
-async fn call_info_disabled_for_a_remote_target() {
+/// Turns `option` off at SiteA: a remote delete is refused with `expected`, nothing is deleted.
+async fn remote_target_refused_with_option_off(option: OptionName, expected: RefusalCode) {
     let (l, serving, call) = conference_running().await;
-    l.set_option("SiteA", OptionName::SipEnableCallInfo, "false")
-        .await;
-    let r = refused_once_in_force(
-        &l,
-        "SiteA",
-        call,
-        "7001",
-        "7003",
-        RefusalCode::CallInfoDisabled,
-    )
-    .await;
-    assert_refused(&r, RefusalCode::CallInfoDisabled, 1005);
+    l.set_option("SiteA", option, "false").await;
+    let r = refused_once_in_force(&l, "SiteA", call, "7001", "7003", expected).await;
+    assert_refused(&r, expected, 1005);
     assert!(l.deletions(call).await.is_empty());
     serving.stop().await;
 }
 
 #[tokio::test]
+async fn call_info_disabled_for_a_remote_target() {
+    remote_target_refused_with_option_off(
+        OptionName::SipEnableCallInfo,
+        RefusalCode::CallInfoDisabled,
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn remote_delete_disabled_for_a_remote_target() {
-    let (l, serving, call) = conference_running().await;
-    l.set_option("SiteA", OptionName::SipRemoteDelFromConf, "false")
-        .await;
-    let r = refused_once_in_force(
-        &l,
-        "SiteA",
-        call,
-        "7001",
-        "7003",
+    remote_target_refused_with_option_off(
+        OptionName::SipRemoteDelFromConf,
         RefusalCode::RemoteDeleteDisabled,
     )
     .await;
-    assert_refused(&r, RefusalCode::RemoteDeleteDisabled, 1005);
-    assert!(l.deletions(call).await.is_empty());
-    serving.stop().await;
 }
 
 #[tokio::test]

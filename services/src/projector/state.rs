@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use ledger_core::{Call, Skip, View, evolve};
+use ledger_core::{Call, ListChange, Skip, View, evolve, list_change};
 use ledger_schemas::{DecodeError, EventSubject, LctList, Message, PartyEvent, Site, SiteOptions};
 use uuid::Uuid;
 
@@ -251,21 +251,22 @@ impl SiteState {
                 fx.index_puts.push((id, entry.first_seq));
             }
             let list = View::new(&entry.call, self.site, options.propagates()).lct_list();
-            if options.call_info {
-                let was_shown = entry.published.as_ref().is_some_and(|p| !p.is_empty());
-                if list.is_empty() {
-                    if was_shown {
-                        self.counters.lists_ended += 1;
-                        entry.published = Some(list.clone());
-                        fx.lists.push(ListEffect::End(list));
-                    }
-                } else if entry.published.as_ref() != Some(&list) {
+            match list_change(entry.published.as_ref(), list, options.call_info) {
+                Some(ListChange::Put(list)) => {
                     self.counters.lists_published += 1;
                     entry.published = Some(list.clone());
                     fx.lists.push(ListEffect::Put(list));
                 }
-            } else if entry.published.take().is_some_and(|p| !p.is_empty()) {
-                fx.lists.push(ListEffect::Forget(id));
+                Some(ListChange::End(list)) => {
+                    self.counters.lists_ended += 1;
+                    entry.published = Some(list.clone());
+                    fx.lists.push(ListEffect::End(list));
+                }
+                Some(ListChange::Forget) => fx.lists.push(ListEffect::Forget(id)),
+                None => {}
+            }
+            if !options.call_info {
+                entry.published = None;
             }
             if ended && !entry.ended {
                 entry.ended = true;
