@@ -14,13 +14,17 @@ pub struct Config {
     /// per call. Default 1,000.
     pub batch: usize,
     /// Events handled between two checkpoints (index flush and acknowledgement). Default
-    /// 10,000. After a crash, at most this many events (or `ack_interval` of them) are
+    /// 50,000. After a crash, at most this many events (or `ack_interval` of them) are
     /// delivered again, and recognised as already handled where they were.
     pub ack_every: usize,
     /// Longest time between two checkpoints while events arrive. Default 500 ms.
     pub ack_interval: Duration,
+    /// While the projector is more than four batches behind the stream (catching up on history),
+    /// LCTParty list writes start at most this often, so that each coalesces more events; once
+    /// caught up, every batch's changes are written at once. Default 25 ms.
+    pub catch_up_linger: Duration,
     /// Unacknowledged events the server lets the projector hold; kept above
-    /// `ack_every + 2 * batch`. Default 20,000.
+    /// `ack_every + 2 * batch`. Default 60,000.
     pub max_ack_pending: i64,
     /// How long a site's projector lease lives without renewal. A second instance of the same
     /// site waits on standby and takes over when the lease is this old (after a crash or
@@ -45,9 +49,10 @@ impl Default for Config {
         Self {
             store: StoreConfig::default(),
             batch: 1_000,
-            ack_every: 10_000,
+            ack_every: 50_000,
             ack_interval: Duration::from_millis(500),
-            max_ack_pending: 20_000,
+            catch_up_linger: Duration::from_millis(25),
+            max_ack_pending: 60_000,
             lease_ttl: Duration::from_secs(10),
             ended_calls_kept: 10_000,
             log_interval: Duration::from_secs(30),

@@ -20,7 +20,7 @@ mod state_tests;
 mod writer;
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::consumer::pull::MessagesErrorKind;
 use async_nats::jetstream::{
@@ -214,6 +214,11 @@ async fn lead(
     let mut options = *options_rx.borrow_and_update();
     let mut writer = Writer::new(ctx);
     let mut writing: Option<Writing> = writer.start(state.effects(&options));
+    // While far behind the stream (catching up), write cycles start at most every
+    // `catch_up_linger`, so each coalesces more of the history; once caught up, at once.
+    let mut backlog: u64 = 0;
+    let mut cycle_started = Instant::now();
+    let catching_up = |backlog: u64| backlog > 4 * ctx.config.batch as u64;
     ctx.set_status("leader", lease.instance(), Some(&state));
 
     let messages = consumer
@@ -249,8 +254,18 @@ async fn lead(
                 }
             }, if writing.is_some() => {
                 done.map_err(|e| unavailable("writing LCTParty lists")(e.into()))??;
+                writing = None;
                 // Everything folded while those writes were in flight, coalesced.
+                if !catching_up(backlog) {
+                    writing = writer.start(state.effects(&options));
+                    cycle_started = Instant::now();
+                }
+            }
+            _ = tokio::time::sleep_until((cycle_started + ctx.config.catch_up_linger).into()),
+                if writing.is_none() && state.has_pending_effects() =>
+            {
                 writing = writer.start(state.effects(&options));
+                cycle_started = Instant::now();
             }
             changed = options_rx.changed() => {
                 if changed.is_ok() {
@@ -279,6 +294,7 @@ async fn lead(
                             match msg.info() {
                                 Ok(info) => {
                                     let seq = info.stream_sequence;
+                                    backlog = info.pending;
                                     report(site, seq, state.ingest(seq, msg.subject.as_str(), &msg.payload, &options));
                                 }
                                 Err(e) => tracing::warn!(%site, error = %e, "a delivered message has no stream position; skipped"),
@@ -301,8 +317,11 @@ async fn lead(
                 }
                 if writer.checkpoint_due() || fatal.is_some() {
                     writer.checkpoint(writing.take(), state.effects(&options)).await?;
-                } else if writing.is_none() {
+                } else if writing.is_none()
+                    && (!catching_up(backlog) || cycle_started.elapsed() >= ctx.config.catch_up_linger)
+                {
                     writing = writer.start(state.effects(&options));
+                    cycle_started = Instant::now();
                 }
                 ctx.set_status("leader", lease.instance(), Some(&state));
                 if let Some(e) = fatal {

@@ -223,6 +223,11 @@ impl SiteState {
         self.calls.insert(call, entry);
     }
 
+    /// Whether events were folded whose effects have not been computed yet.
+    pub fn has_pending_effects(&self) -> bool {
+        !self.dirty.is_empty()
+    }
+
     /// Counts one batch handled.
     pub fn count_batch(&mut self) {
         self.counters.batches += 1;
