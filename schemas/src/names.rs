@@ -128,7 +128,8 @@ macro_rules! inline_name {
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
+                // `pad`, so that width and alignment (`{:<8}`) apply in tables.
+                f.pad(self.as_str())
             }
         }
 
@@ -235,6 +236,12 @@ mod tests {
         ] {
             assert!(Dn::new(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn names_pad_in_tables() {
+        assert_eq!(format!("[{:<7}]", Site::new("SiteA").unwrap()), "[SiteA  ]");
+        assert_eq!(format!("[{:>6}]", Dn::new("7001").unwrap()), "[  7001]");
     }
 
     #[test]

@@ -159,3 +159,47 @@ async fn a_missing_call_and_an_absent_service_are_errors_with_a_failure_status()
     assert_eq!(status, 1);
     assert!(err.contains("SiteZ"), "{err}");
 }
+
+#[tokio::test]
+async fn config_set_validates_and_get_shows_the_options_in_force() {
+    let l = Ledger::start().await;
+    let (status, out, err) = ledger(
+        &l,
+        &[
+            "config",
+            "set",
+            "--site",
+            "SiteA",
+            "TServer/sip-remote-del-from-conf",
+            "true",
+        ],
+    )
+    .await;
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(out[1]["option"], "TServer.sip-remote-del-from-conf");
+    assert_eq!(out[1]["value"], "true");
+    assert_eq!(out[1]["source"], "LEDGER_CONFIG");
+    assert_eq!(out[2]["value"], "original");
+    assert_eq!(out[2]["source"], "default");
+    let (status, _, err) = ledger(
+        &l,
+        &[
+            "config",
+            "set",
+            "--site",
+            "SiteA",
+            "TServer.sip-enable-call-info",
+            "yes",
+        ],
+    )
+    .await;
+    assert_eq!(status, 1);
+    assert!(err.contains("does not take \"yes\""), "{err}");
+    let stored = l
+        .stores
+        .config
+        .get("SiteA.TServer.sip-enable-call-info")
+        .await
+        .unwrap();
+    assert!(stored.is_none(), "a refused value is never written");
+}

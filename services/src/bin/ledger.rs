@@ -32,6 +32,9 @@ enum Command {
     Delete(cli::DeleteArgs),
     /// Every recorded TDeleteFromConference decision, in stream order.
     Audit(cli::AuditArgs),
+    /// A site's three options: show them, or set one.
+    #[command(subcommand)]
+    Config(cli::ConfigCommand),
     /// Every stored event of a call in stream order, with the parties after it.
     Replay(cli::ReplayArgs),
     /// Ask a site's projector for its role and counters.
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
             }),
             Command::Audit(args) => cli::audit(&globals, args).await,
             Command::Serve(args) => cli::serve(&globals, args).await,
+            Command::Config(command) => cli::config(&globals, command).await,
             Command::Replay(args) => cli::replay(&globals, args).await,
             Command::Status(args) => cli::status(&globals, args).await,
             Command::Provision(args) => cli::provision(&globals, args).await,
