@@ -40,6 +40,8 @@ pub struct Step {
     pub event: StepEvent,
     /// Present non-supervisor parties after it, in join order.
     pub parties: Vec<LctParty>,
+    /// The DN and location of the party the event is about, when the call knows it.
+    pub who: Option<(ledger_schemas::Dn, Site)>,
 }
 
 /// Folds `messages` (a call's, in stream order) and returns one step per message.
@@ -65,10 +67,17 @@ pub fn fold(call: Uuid, messages: &[StoredMessage], viewpoint: Viewpoint) -> Vec
                     Err(skip) => StepEvent::Skipped(e, skip.to_string()),
                 },
             };
+            let who = match &event {
+                StepEvent::Applied(e) | StepEvent::Skipped(e, _) => {
+                    state.party(e.party).map(|p| (p.dn, p.location))
+                }
+                StepEvent::Undecodable(_) => None,
+            };
             Step {
                 seq: m.seq,
                 event,
                 parties: view(&state),
+                who,
             }
         })
         .collect()

@@ -63,12 +63,10 @@ pub async fn replay(g: &Globals, args: ReplayArgs) -> Result<(), CliError> {
         match g.format {
             Format::Json => writeln!(out, "{line}")?,
             Format::Table => {
-                let who = match (line["dn"].as_str(), line["site"].as_str()) {
-                    (Some(dn), Some(site)) => format!("{dn}@{site}"),
-                    _ => line["party"]
-                        .as_str()
-                        .map(|p| p[..8].to_owned())
-                        .unwrap_or_default(),
+                let who = match (&step.who, line["party"].as_str()) {
+                    (Some((dn, at)), _) => format!("{dn}@{at}"),
+                    (None, Some(party)) => party.chars().take(8).collect(),
+                    (None, None) => String::new(),
                 };
                 let kind = line["kind"].as_str().unwrap_or("(undecodable)");
                 let note = line["skipped"]
