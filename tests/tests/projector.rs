@@ -472,3 +472,46 @@ async fn a_second_projector_of_the_same_site_stands_by_and_takes_over_when_the_f
     assert_lists_equal_the_fold(&l, &events).await;
     second.stop().await;
 }
+
+#[tokio::test]
+async fn a_standby_takes_over_when_the_leader_is_killed_and_its_lease_goes_stale() {
+    let l = Ledger::start().await;
+    l.configure("SiteA", true).await;
+    let args = [
+        "serve",
+        "--nats",
+        l.url(),
+        "--site",
+        "SiteA",
+        "--only",
+        "projector",
+        "--lease-ttl",
+        "1",
+    ];
+    let mut first = LedgerProcess::start(&args).unwrap();
+    let leader = eventually(WAIT, "a leader", || async {
+        l.status("SiteA").await.filter(|s| s.role == "leader")
+    })
+    .await;
+    let _second = LedgerProcess::start(&args).unwrap();
+    let c = CallBuilder::new();
+    let (p1, p2, p3) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    l.publish(&c.join("SiteA", p1, "7001", Role::Agent)).await;
+    l.publish(&c.join("SiteA", p2, "7002", Role::Customer))
+        .await;
+    wait_list(&l, "SiteA", c.call, &[("7001", "SiteA"), ("7002", "SiteA")]).await;
+    first.kill9();
+    // The killed leader still holds the lease; the standby waits for it to go stale (1 s).
+    l.publish(&c.join("SiteA", p3, "7003", Role::Agent)).await;
+    wait_list(
+        &l,
+        "SiteA",
+        c.call,
+        &[("7001", "SiteA"), ("7002", "SiteA"), ("7003", "SiteA")],
+    )
+    .await;
+    let now = l.status("SiteA").await.unwrap();
+    assert_eq!(now.role, "leader");
+    assert_ne!(now.instance, leader.instance, "the standby took over");
+    assert_eq!(now.counters.anomalies, 0, "{:?}", now.counters);
+}
