@@ -655,3 +655,34 @@ async fn racing_deletes_on_a_replicated_stream_of_a_three_node_cluster_store_exa
     first.stop().await.unwrap();
     second.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_resent_request_for_a_call_that_has_ended_is_answered_as_the_first_time_after_a_restart()
+{
+    let l = Ledger::start().await;
+    l.all_options_on(&SITES).await;
+    let serving = l.serve(&SITES, test_config());
+    let c = l.conference().await;
+    let req = request(c.call.call, "7001", "7003");
+    let first = l.delete("SiteA", &req).await.outcome.unwrap();
+    for (at, party) in [
+        ("SiteA", c.customer),
+        ("SiteA", c.a7001),
+        ("SiteB", c.b7001),
+        ("SiteA", c.supervisor),
+    ] {
+        l.publish(&c.call.leave(at, party)).await;
+    }
+    serving.stop().await;
+    // A new process knows only the calls in progress; the ended call is read back on demand.
+    let serving = l.serve(&SITES, test_config());
+    let again = l.delete("SiteA", &req).await.outcome.unwrap();
+    assert_eq!((again.seq, again.event), (first.seq, first.event));
+    assert_eq!(l.deletions(c.call.call).await.len(), 1, "no second event");
+    // A new request about the ended call is refused: no party is present.
+    let other = l
+        .delete("SiteA", &request(c.call.call, "7001", "7002"))
+        .await;
+    assert_eq!(code(&other), Some(RefusalCode::UnknownCall));
+    serving.stop().await;
+}
