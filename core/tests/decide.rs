@@ -4,7 +4,7 @@
 
 mod fixture;
 
-use fixture::{Given, dn, opts, party, site};
+use fixture::{Given, dn, party, site};
 use ledger_core::{Decision, after_conflict, bad_request, unavailable};
 use ledger_schemas::{DeleteRequest, RefusalCode, Role};
 
@@ -230,5 +230,4 @@ fn options_take_effect_for_the_next_request() {
         .when("SiteA", "call_info,propagate", "7001", "7003")
         .then_refused(RefusalCode::RemoteDeleteDisabled, 1005);
     given.when("SiteA", ALL_ON, "7001", "7003").then_deletes(4);
-    assert!(opts(ALL_ON).remote_delete);
 }

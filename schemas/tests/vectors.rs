@@ -199,7 +199,6 @@ fn vectors() -> Vec<Vector> {
         rmpv::decode::read_value(&mut &bytes[..]).unwrap()
     };
     let agent_joined_copy = agent_joined.clone();
-    let agent_joined_copy2 = agent_joined.clone();
     vec![
         canonical(
             "party_joined_agent.msgpack",
@@ -401,11 +400,9 @@ fn vectors() -> Vec<Vector> {
                     }
                 })
                 .collect()),
-            move |b| {
+            |b| {
                 let err = PartyEvent::decode(b).unwrap_err();
                 assert!(err.to_string().contains("'@'"), "{err}");
-                // The same bytes minus the bad DN decode fine: only the DN was wrong.
-                assert_ne!(agent_joined_copy2.encode(), b);
             },
         ),
     ]

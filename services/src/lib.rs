@@ -33,4 +33,4 @@ pub use provision::{
 };
 pub use publish::{PendingAck, PublishError, Published, Publisher, Report};
 pub use serve::{ServeError, ServeHandle, serve, status_subject};
-pub use status::{Counters, Status};
+pub use status::{Counters, Role, Status};

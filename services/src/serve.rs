@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 use crate::command::{self, CommandContext};
 use crate::options::{OptionsError, watch_options};
 use crate::projector::{self, SiteContext};
-use crate::status::{Counters, Status};
+use crate::status::{Counters, Role, Status};
 use crate::{Config, ProvisionError, provision};
 
 /// Why the services could not start.
@@ -62,7 +62,7 @@ pub async fn serve(
             watch_options(stores.config.clone(), site, stop_rx.clone()).await?;
         let status = Arc::new(Mutex::new(Status {
             site: site.to_string(),
-            role: "standby",
+            role: Role::Standby,
             instance: String::new(),
             counters: Counters::default(),
         }));

@@ -35,13 +35,25 @@ impl Counters {
     }
 }
 
+/// What an instance does for a site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Holds the lease and projects.
+    Leader,
+    /// Waits for the lease.
+    Standby,
+    /// Shutting down.
+    Stopping,
+}
+
 /// A site's role and counters, as `ledger.status.<site>` answers (JSON).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Status {
     /// The site.
     pub site: String,
     /// `leader` (projecting), `standby` (waiting for the lease) or `stopping`.
-    pub role: &'static str,
+    pub role: Role,
     /// This instance's id (the lease holder's id when leader).
     pub instance: String,
     /// The counters.

@@ -256,7 +256,7 @@ async fn garbage_mismatched_and_anomalous_events_are_skipped_and_counted() {
         l.status("SiteA").await.filter(|s| s.counters.applied == 2)
     })
     .await;
-    assert_eq!(status.role, "leader");
+    assert_eq!(status.role, ledger_services::Role::Leader);
     assert_eq!(status.counters.undecodable, 4, "{:?}", status.counters);
     assert_eq!(status.counters.anomalies, 2, "{:?}", status.counters);
     // Everything stays in the append-only log.
@@ -394,7 +394,7 @@ async fn killed_with_sigkill_mid_stream_the_projector_resumes_without_applying_t
         || async {
             l.status("SiteA")
                 .await
-                .filter(|s| s.role == "leader" && s.counters.last_seq == total)
+                .filter(|s| s.role == ledger_services::Role::Leader && s.counters.last_seq == total)
         },
     )
     .await;
@@ -426,7 +426,9 @@ async fn a_second_projector_of_the_same_site_stands_by_and_takes_over_when_the_f
     l.configure("SiteA", true).await;
     let first = l.serve(&["SiteA"], test_config());
     eventually(WAIT, "a leader", || async {
-        l.status("SiteA").await.filter(|s| s.role == "leader")
+        l.status("SiteA")
+            .await
+            .filter(|s| s.role == ledger_services::Role::Leader)
     })
     .await;
     let second = l.serve(&["SiteA"], test_config());
@@ -444,7 +446,7 @@ async fn a_second_projector_of_the_same_site_stands_by_and_takes_over_when_the_f
     eventually(WAIT, "the leader to catch up", || async {
         l.status("SiteA")
             .await
-            .filter(|s| s.role == "leader" && s.counters.last_seq == total)
+            .filter(|s| s.role == ledger_services::Role::Leader && s.counters.last_seq == total)
     })
     .await;
     // The lease names one holder: only it applies events.
@@ -466,7 +468,7 @@ async fn a_second_projector_of_the_same_site_stands_by_and_takes_over_when_the_f
         .await;
     wait_list(&l, "SiteA", c.call, &[("7001", "SiteA"), ("7002", "SiteA")]).await;
     let s = l.status("SiteA").await.unwrap();
-    assert_eq!(s.role, "leader");
+    assert_eq!(s.role, ledger_services::Role::Leader);
     assert_ne!(s.instance, holder, "the standby took over");
     assert_eq!(s.counters.anomalies, 0, "{:?}", s.counters);
     assert_lists_equal_the_fold(&l, &events).await;
@@ -490,7 +492,9 @@ async fn a_standby_takes_over_when_the_leader_is_killed_and_its_lease_goes_stale
     ];
     let mut first = LedgerProcess::start(&args).unwrap();
     let leader = eventually(WAIT, "a leader", || async {
-        l.status("SiteA").await.filter(|s| s.role == "leader")
+        l.status("SiteA")
+            .await
+            .filter(|s| s.role == ledger_services::Role::Leader)
     })
     .await;
     let _second = LedgerProcess::start(&args).unwrap();
@@ -511,7 +515,7 @@ async fn a_standby_takes_over_when_the_leader_is_killed_and_its_lease_goes_stale
     )
     .await;
     let now = l.status("SiteA").await.unwrap();
-    assert_eq!(now.role, "leader");
+    assert_eq!(now.role, ledger_services::Role::Leader);
     assert_ne!(now.instance, leader.instance, "the standby took over");
     assert_eq!(now.counters.anomalies, 0, "{:?}", now.counters);
 }

@@ -29,14 +29,14 @@ use async_nats::jetstream::{
     context::ConsumerInfoErrorKind,
 };
 use futures::StreamExt;
-use ledger_schemas::{LctList, Message, Site, SiteOptions, subject};
+use ledger_schemas::{Site, SiteOptions, subject};
 use tokio::sync::watch;
 use uuid::Uuid;
 
 pub use state::{Effects, Ingested, ListEffect, SiteState};
 
 use crate::lease::{Lease, LeaseError};
-use crate::status::Status;
+use crate::status::{Role, Status};
 use crate::{Config, Stores};
 use writer::{Writer, Writing};
 
@@ -82,7 +82,7 @@ pub struct SiteContext {
 }
 
 impl SiteContext {
-    fn set_status(&self, role: &'static str, instance: Uuid, state: Option<&SiteState>) {
+    fn set_status(&self, role: Role, instance: Uuid, state: Option<&SiteState>) {
         // A std mutex: held for a copy, never across an await.
         if let Ok(mut s) = self.status.lock() {
             s.role = role;
@@ -105,7 +105,7 @@ pub async fn run(ctx: SiteContext, mut shutdown: watch::Receiver<bool>) {
     let instance = Uuid::now_v7();
     let site = ctx.site;
     loop {
-        ctx.set_status("standby", instance, None);
+        ctx.set_status(Role::Standby, instance, None);
         let acquired = Lease::acquire(
             &ctx.stores.projector,
             site,
@@ -128,7 +128,7 @@ pub async fn run(ctx: SiteContext, mut shutdown: watch::Receiver<bool>) {
         tracing::info!(%site, %instance, "projecting this site");
         match lead(&ctx, &mut lease, &mut shutdown).await {
             Ok(()) => {
-                ctx.set_status("stopping", instance, None);
+                ctx.set_status(Role::Stopping, instance, None);
                 lease.release().await;
                 tracing::info!(%site, "projector stopped cleanly");
                 return;
@@ -219,7 +219,7 @@ async fn lead(
     let mut backlog: u64 = 0;
     let mut cycle_started = Instant::now();
     let catching_up = |backlog: u64| backlog > 4 * ctx.config.batch as u64;
-    ctx.set_status("leader", lease.instance(), Some(&state));
+    ctx.set_status(Role::Leader, lease.instance(), Some(&state));
 
     let messages = consumer
         .stream()
@@ -242,7 +242,7 @@ async fn lead(
             biased;
             _ = shutdown.changed() => {
                 writer.checkpoint(writing.take(), state.effects(&options)).await?;
-                ctx.set_status("stopping", lease.instance(), Some(&state));
+                ctx.set_status(Role::Stopping, lease.instance(), Some(&state));
                 log_counters(site, &state);
                 return Ok(());
             }
@@ -323,7 +323,7 @@ async fn lead(
                     writing = writer.start(state.effects(&options));
                     cycle_started = Instant::now();
                 }
-                ctx.set_status("leader", lease.instance(), Some(&state));
+                ctx.set_status(Role::Leader, lease.instance(), Some(&state));
                 if let Some(e) = fatal {
                     return Err(unavailable("reading events")(e.into()));
                 }
@@ -378,9 +378,4 @@ pub fn index_key(site: Site, call: Uuid) -> String {
     let mut key = format!("active.{site}.");
     subject::push_uuid(&mut key, call);
     key
-}
-
-/// Decodes an LCTParty list from KV, if it is one.
-pub(crate) fn decode_list(bytes: &[u8]) -> Option<LctList> {
-    LctList::decode(bytes).ok()
 }

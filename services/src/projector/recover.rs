@@ -7,7 +7,9 @@ use uuid::Uuid;
 
 use ledger_schemas::Site;
 
-use super::{ProjectorError, SiteState, decode_list, unavailable};
+use ledger_schemas::{LctList, Message};
+
+use super::{ProjectorError, SiteState, unavailable};
 use crate::Stores;
 
 /// Calls re-folded at once.
@@ -90,6 +92,6 @@ async fn load(
         .get(subject::lct_key(site, call))
         .await
         .map_err(|e| unavailable("reading LCTParty lists")(e.into()))?
-        .and_then(|b| decode_list(&b));
+        .and_then(|b| LctList::decode(&b).ok());
     Ok(Some((call, first_seq, messages, published)))
 }

@@ -8,26 +8,22 @@
 )]
 
 use std::future::Future;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_nats::jetstream;
 use ledger_schemas::{
     ConfigKey, DeletedBy, Dn, EventBody, Joined, LctList, Message, MonitorMode, OptionName,
     PartyEvent, Role, Site, subject,
 };
-use ledger_services::{Config, Publisher, ServeHandle, Status, Stores, connect, provision};
+use ledger_services::{
+    Config, Publisher, Role as ProjectorRole, ServeHandle, Status, Stores, connect, now_us,
+    provision,
+};
 use ledger_test_harness::NatsServer;
 use uuid::Uuid;
 
 pub fn site(s: &str) -> Site {
     Site::new(s).unwrap()
-}
-
-pub fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_micros() as u64
 }
 
 /// A real nats-server with the ledger's streams and buckets.
@@ -121,18 +117,8 @@ impl Ledger {
                 // No responders (yet).
                 break;
             }
-            let v: serde_json::Value = serde_json::from_slice(&msg.payload).unwrap();
-            let status = Status {
-                site: v["site"].as_str().unwrap().to_owned(),
-                role: match v["role"].as_str().unwrap() {
-                    "leader" => "leader",
-                    "standby" => "standby",
-                    _ => "stopping",
-                },
-                instance: v["instance"].as_str().unwrap().to_owned(),
-                counters: serde_json::from_value(v["counters"].clone()).unwrap(),
-            };
-            let leader = status.role == "leader";
+            let status: Status = serde_json::from_slice(&msg.payload).unwrap();
+            let leader = status.role == ProjectorRole::Leader;
             best = Some(status);
             if leader {
                 break;
