@@ -26,6 +26,10 @@ pub struct Counters {
     pub batches: u64,
     /// Stream sequence of the last event handled.
     pub last_seq: u64,
+    /// Stream sequence up to which every list write is confirmed in KV and published: the
+    /// site's lists are current as of this event. Trails `last_seq` while writes are in flight.
+    #[serde(default)]
+    pub written_seq: u64,
 }
 
 impl Counters {

@@ -362,16 +362,25 @@ async fn killed_with_sigkill_mid_stream_the_projector_resumes_without_applying_t
             tokio::time::sleep(Duration::from_millis(40)).await;
         }
     });
-    // Kill it after a checkpoint, while events are still arriving and being projected.
+    // Kill it after a checkpoint, once it has written a list it has not acknowledged, while
+    // events are still arriving and being projected.
+    let mut lists = l.client.subscribe("ledger.lct.SiteA.>").await.unwrap();
     let events_stream = l.stores.events.clone();
-    eventually(WAIT, "a checkpoint", || async {
-        let info = events_stream
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let msg = tokio::time::timeout_at(deadline, lists.next())
+            .await
+            .expect("a list written after a checkpoint")
+            .unwrap();
+        let list = LctList::decode(&msg.payload).unwrap();
+        let floor = events_stream
             .consumer_info("ledger-projector-SiteA")
             .await
-            .ok()?;
-        (info.ack_floor.stream_sequence > 0).then_some(())
-    })
-    .await;
+            .map_or(0, |info| info.ack_floor.stream_sequence);
+        if floor > 0 && list.seq > floor {
+            break;
+        }
+    }
     assert!(
         !producing.is_finished(),
         "the producer finished before the kill"
@@ -392,9 +401,9 @@ async fn killed_with_sigkill_mid_stream_the_projector_resumes_without_applying_t
         Duration::from_secs(40),
         "the restarted projector to catch up",
         || async {
-            l.status("SiteA")
-                .await
-                .filter(|s| s.role == ledger_services::Role::Leader && s.counters.last_seq == total)
+            l.status("SiteA").await.filter(|s| {
+                s.role == ledger_services::Role::Leader && s.counters.written_seq == total
+            })
         },
     )
     .await;
@@ -411,6 +420,19 @@ async fn killed_with_sigkill_mid_stream_the_projector_resumes_without_applying_t
         status.counters
     );
     assert_lists_equal_the_fold(&l, &events).await;
+    // Every call's lists, before the kill and after, were published in stream order, each
+    // once: a list never went back in time, and no change was shown twice.
+    let mut last_shown: std::collections::HashMap<Uuid, u64> = Default::default();
+    while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(200), lists.next()).await {
+        let list = LctList::decode(&msg.payload).unwrap();
+        let before = last_shown.insert(list.call, list.seq).unwrap_or(0);
+        assert!(
+            list.seq > before,
+            "call {}: list at {} after one at {before}",
+            list.call,
+            list.seq
+        );
+    }
     let exit = second.terminate(Duration::from_secs(20)).unwrap();
     assert!(exit.success(), "SIGTERM exit: {exit:?}\n{}", second.log());
     assert!(
@@ -446,7 +468,7 @@ async fn a_second_projector_of_the_same_site_stands_by_and_takes_over_when_the_f
     eventually(WAIT, "the leader to catch up", || async {
         l.status("SiteA")
             .await
-            .filter(|s| s.role == ledger_services::Role::Leader && s.counters.last_seq == total)
+            .filter(|s| s.role == ledger_services::Role::Leader && s.counters.written_seq == total)
     })
     .await;
     // The lease names one holder: only it applies events.

@@ -291,7 +291,8 @@ async fn project(
             continue;
         };
         let v: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap_or_default();
-        let seq = v["counters"]["last_seq"].as_u64().unwrap_or(0);
+        // Done when every list is written, not only when every event is read.
+        let seq = v["counters"]["written_seq"].as_u64().unwrap_or(0);
         bar.set_position(seq);
         if seq >= last_seq {
             break;

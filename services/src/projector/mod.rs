@@ -9,7 +9,10 @@
 //!   `active.<site>.<call>` with their first stream sequence, written before the batch that
 //!   starts the call is acknowledged and removed after the call ends. A new leader re-folds only
 //!   those calls, from their first event up to the consumer's acknowledged floor, and the
-//!   consumer redelivers the rest: no full re-read of the history.
+//!   consumer redelivers the rest: no full re-read of the history. The lists a previous leader
+//!   wrote from events it never acknowledged are read back from KV and compared with, and no
+//!   list is written until the fold has read as far as that leader could have
+//!   ([`SiteState::hold_lists_until`]): a list never goes back in time.
 //! - **One writer.** A lease ([`crate::lease`]) lets one instance per site project; another
 //!   waits on standby.
 
@@ -82,13 +85,16 @@ pub struct SiteContext {
 }
 
 impl SiteContext {
-    fn set_status(&self, role: Role, instance: Uuid, state: Option<&SiteState>) {
+    /// Publishes the role, and the counters of a leader: `progress` is its state and the
+    /// sequence its lists are written through.
+    fn set_status(&self, role: Role, instance: Uuid, progress: Option<(&SiteState, u64)>) {
         // A std mutex: held for a copy, never across an await.
         if let Ok(mut s) = self.status.lock() {
             s.role = role;
             s.instance = instance.to_string();
-            if let Some(state) = state {
+            if let Some((state, written)) = progress {
                 s.counters = state.counters();
+                s.counters.written_seq = written;
             }
         }
     }
@@ -155,28 +161,41 @@ async fn pause(shutdown: &mut watch::Receiver<bool>) -> bool {
     }
 }
 
-/// Positions the site's durable consumer right after its acknowledged floor, and returns it
-/// with the floor.
+/// Where a leader starts.
+struct TakeOver {
+    consumer: jetstream::consumer::Consumer<pull::Config>,
+    /// The acknowledged floor: every event up to it is handled.
+    floor: u64,
+    /// When another instance led before: the stream's last sequence now, beyond which that
+    /// instance cannot have read.
+    horizon: Option<u64>,
+}
+
+/// Positions the site's durable consumer right after its acknowledged floor.
 ///
 /// A consumer left by a crashed instance has events delivered to it and not acknowledged. The
 /// server would redeliver those only after the acknowledgement wait, and deliver newer events
 /// first; with acknowledge-all, acknowledging a newer event would then acknowledge the older ones
 /// unhandled. So the leader recreates the consumer at the floor: delivery resumes in stream order
 /// with nothing skipped.
-async fn take_over_consumer(
-    ctx: &SiteContext,
-) -> Result<(jetstream::consumer::Consumer<pull::Config>, u64), ProjectorError> {
+async fn take_over_consumer(ctx: &SiteContext) -> Result<TakeOver, ProjectorError> {
     let name = consumer_name(ctx.site);
     let events = &ctx.stores.events;
-    let floor = match events.consumer_info(&name).await {
+    let (floor, horizon) = match events.consumer_info(&name).await {
         Ok(info) => {
+            let horizon = events
+                .get_info()
+                .await
+                .map_err(|e| unavailable("reading the event stream's position")(e.into()))?
+                .state
+                .last_sequence;
             events
                 .delete_consumer(&name)
                 .await
                 .map_err(|e| unavailable("repositioning the projector's consumer")(e.into()))?;
-            info.ack_floor.stream_sequence
+            (info.ack_floor.stream_sequence, Some(horizon))
         }
-        Err(e) if e.kind() == ConsumerInfoErrorKind::NotFound => 0,
+        Err(e) if e.kind() == ConsumerInfoErrorKind::NotFound => (0, None),
         Err(e) => return Err(unavailable("reading the projector's consumer")(e.into())),
     };
     let deliver_policy = match floor {
@@ -197,7 +216,11 @@ async fn take_over_consumer(
         })
         .await
         .map_err(|e| unavailable("creating the projector's consumer")(e.into()))?;
-    Ok((consumer, floor))
+    Ok(TakeOver {
+        consumer,
+        floor,
+        horizon,
+    })
 }
 
 /// Projects while holding the lease. Returns `Ok` on shutdown, after the batch in hand.
@@ -207,19 +230,34 @@ async fn lead(
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), ProjectorError> {
     let site = ctx.site;
-    let (consumer, floor) = take_over_consumer(ctx).await?;
+    let TakeOver {
+        consumer,
+        floor,
+        horizon,
+    } = take_over_consumer(ctx).await?;
     let mut state = SiteState::new(site, ctx.config.ended_calls_kept);
     recover::recover(&ctx.client, &ctx.stores, &mut state, floor).await?;
+    state.resume_at(floor);
+    if let Some(horizon) = horizon {
+        state.hold_lists_until(horizon);
+        if consumer.cached_info().num_pending == 0 {
+            state.caught_up();
+        }
+    }
     let mut options_rx = ctx.options.clone();
     let mut options = *options_rx.borrow_and_update();
-    let mut writer = Writer::new(ctx);
+    let mut writer = Writer::new(ctx, floor);
     let mut writing: Option<Writing> = writer.start(state.effects(&options));
     // While far behind the stream (catching up), write cycles start at most every
     // `catch_up_linger`, so each coalesces more of the history; once caught up, at once.
     let mut backlog: u64 = 0;
     let mut cycle_started = Instant::now();
     let catching_up = |backlog: u64| backlog > 4 * ctx.config.batch as u64;
-    ctx.set_status(Role::Leader, lease.instance(), Some(&state));
+    ctx.set_status(
+        Role::Leader,
+        lease.instance(),
+        Some((&state, writer.written())),
+    );
 
     let messages = consumer
         .stream()
@@ -242,19 +280,20 @@ async fn lead(
             biased;
             _ = shutdown.changed() => {
                 writer.checkpoint(writing.take(), state.effects(&options)).await?;
-                ctx.set_status(Role::Stopping, lease.instance(), Some(&state));
-                log_counters(site, &state);
+                ctx.set_status(Role::Stopping, lease.instance(), Some((&state, writer.written())));
+                log_counters(site, &state, writer.written());
                 return Ok(());
             }
             _ = renew.tick() => lease.renew().await?,
             done = async {
                 match writing.as_mut() {
-                    Some(task) => task.await,
+                    Some(w) => (&mut w.task).await,
                     None => std::future::pending().await,
                 }
             }, if writing.is_some() => {
-                done.map_err(|e| unavailable("writing LCTParty lists")(e.into()))??;
-                writing = None;
+                if let Some(w) = writing.take() {
+                    writer.finished(w, done)?;
+                }
                 // Everything folded while those writes were in flight, coalesced.
                 if !catching_up(backlog) {
                     writing = writer.start(state.effects(&options));
@@ -295,6 +334,9 @@ async fn lead(
                                 Ok(info) => {
                                     let seq = info.stream_sequence;
                                     backlog = info.pending;
+                                    if backlog == 0 {
+                                        state.caught_up();
+                                    }
                                     report(site, seq, state.ingest(seq, msg.subject.as_str(), &msg.payload, &options));
                                 }
                                 Err(e) => tracing::warn!(%site, error = %e, "a delivered message has no stream position; skipped"),
@@ -323,7 +365,6 @@ async fn lead(
                     writing = writer.start(state.effects(&options));
                     cycle_started = Instant::now();
                 }
-                ctx.set_status(Role::Leader, lease.instance(), Some(&state));
                 if let Some(e) = fatal {
                     return Err(unavailable("reading events")(e.into()));
                 }
@@ -336,15 +377,21 @@ async fn lead(
             _ = log_tick.tick() => {
                 let now = state.counters();
                 if now != logged {
-                    log_counters(site, &state);
+                    log_counters(site, &state, writer.written());
                     logged = now;
                 }
             }
         }
+        // After every turn, so `ledger.status.<site>` shows what is done.
+        ctx.set_status(
+            Role::Leader,
+            lease.instance(),
+            Some((&state, writer.written())),
+        );
     }
 }
 
-fn log_counters(site: Site, state: &SiteState) {
+fn log_counters(site: Site, state: &SiteState, written_seq: u64) {
     let c = state.counters();
     tracing::info!(
         %site,
@@ -353,6 +400,7 @@ fn log_counters(site: Site, state: &SiteState) {
         anomalies = c.anomalies,
         undecodable = c.undecodable,
         lists_published = c.lists_published,
+        written_seq,
         active_calls = c.active_calls,
         batches = c.batches,
         last_seq = c.last_seq,

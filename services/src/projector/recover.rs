@@ -1,54 +1,58 @@
-//! Take-over: re-folding the calls in progress from the index, up to the acknowledged floor.
+//! Take-over: re-folding the calls in progress from the index, up to the acknowledged floor, and
+//! reading back the lists the previous leader left in KV.
 
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{DeliverPolicy, ReplayPolicy, push};
 use futures::{StreamExt, TryStreamExt};
 use ledger_replay::read_call;
-use ledger_schemas::subject;
+use ledger_schemas::{LctList, Message, Site, subject};
 use uuid::Uuid;
-
-use ledger_schemas::Site;
-
-use ledger_schemas::{LctList, Message};
 
 use super::{ProjectorError, SiteState, unavailable};
 use crate::Stores;
 
 /// Calls re-folded at once.
 const PARALLEL: usize = 16;
+/// How long to wait for the next stored list before calling KV unavailable.
+const TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Restores `state` from the index of active calls: each call's stored events from its first
-/// sequence up to `floor` (the consumer's acknowledged floor; later events are redelivered), and
-/// the list last written to KV.
+/// Restores `state` at take-over.
+///
+/// - Calls in the index: each call's stored events from its first sequence up to `floor` (the
+///   consumer's acknowledged floor; later events are delivered again), with the list last
+///   written to KV.
+/// - For a state that keeps lists, every other list of the site in KV is adopted: the previous
+///   leader wrote it from events after the floor, before recording the call in the index.
 pub(crate) async fn recover(
     client: &async_nats::Client,
     stores: &Stores,
     state: &mut SiteState,
     floor: u64,
 ) -> Result<(), ProjectorError> {
-    if floor == 0 {
-        // Nothing was acknowledged: the consumer delivers the whole stream from the start.
-        return Ok(());
-    }
     let site = state.site();
-    let prefix = format!("active.{site}.");
-    let keys: Vec<String> = stores
-        .projector
-        .keys()
-        .await
-        .map_err(|e| unavailable("listing active calls")(e.into()))?
-        .try_filter(|k| futures::future::ready(k.starts_with(&prefix)))
-        .try_collect()
-        .await
-        .map_err(|e| unavailable("listing active calls")(e.into()))?;
-    if keys.is_empty() {
-        return Ok(());
+    let mut lists = if state.keeps_lists() {
+        site_lists(client, stores, site).await?
+    } else {
+        HashMap::new()
+    };
+    // With nothing acknowledged, the consumer delivers the whole stream from the start.
+    let keys = if floor == 0 {
+        Vec::new()
+    } else {
+        index_keys(stores, site).await?
+    };
+    if !keys.is_empty() {
+        tracing::info!(%site, calls = keys.len(), floor, "re-folding the calls in progress");
     }
-    tracing::info!(%site, calls = keys.len(), floor, "re-folding the calls in progress");
     let loaded: Vec<_> = futures::stream::iter(keys)
         .map(|key| load(client, stores, site, key, floor))
         .buffer_unordered(PARALLEL)
         .try_collect()
         .await?;
-    for (call, first_seq, messages, published) in loaded.into_iter().flatten() {
+    for (call, first_seq, messages) in loaded.into_iter().flatten() {
+        let published = lists.remove(&call);
         state.recover(
             call,
             first_seq,
@@ -56,15 +60,81 @@ pub(crate) async fn recover(
             published,
         );
     }
+    if !lists.is_empty() {
+        tracing::info!(%site, calls = lists.len(), "adopting lists written after the acknowledged floor");
+        state.adopt(lists.into_values());
+    }
     Ok(())
 }
 
-type Loaded = (
-    Uuid,
-    u64,
-    Vec<ledger_replay::StoredMessage>,
-    Option<ledger_schemas::LctList>,
-);
+async fn index_keys(stores: &Stores, site: Site) -> Result<Vec<String>, ProjectorError> {
+    let prefix = format!("active.{site}.");
+    stores
+        .projector
+        .keys()
+        .await
+        .map_err(|e| unavailable("listing active calls")(e.into()))?
+        .try_filter(|k| futures::future::ready(k.starts_with(&prefix)))
+        .try_collect()
+        .await
+        .map_err(|e| unavailable("listing active calls")(e.into()))
+}
+
+/// Every list of `site` in KV `LEDGER_LCT`, by call: the last value of each of its keys, read
+/// with one ordered consumer. Deleted keys and undecodable values are left out.
+async fn site_lists(
+    client: &async_nats::Client,
+    stores: &Stores,
+    site: Site,
+) -> Result<HashMap<Uuid, LctList>, ProjectorError> {
+    let failed = |e: async_nats::Error| unavailable("reading LCTParty lists")(e);
+    let consumer = stores
+        .lct
+        .stream
+        .create_consumer(push::OrderedConfig {
+            deliver_subject: client.new_inbox(),
+            filter_subject: format!("{}{site}.>", stores.lct.prefix),
+            deliver_policy: DeliverPolicy::LastPerSubject,
+            replay_policy: ReplayPolicy::Instant,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| failed(e.into()))?;
+    let mut lists = HashMap::new();
+    if consumer.cached_info().num_pending == 0 {
+        return Ok(lists);
+    }
+    let mut messages = consumer.messages().await.map_err(|e| failed(e.into()))?;
+    loop {
+        let msg = match tokio::time::timeout(TIMEOUT, messages.next()).await {
+            Ok(Some(msg)) => msg.map_err(|e| failed(e.into()))?,
+            Ok(None) => return Err(failed("the connection closed".into())),
+            Err(_) => return Err(failed(format!("no list within {TIMEOUT:?}").into())),
+        };
+        let info = msg.info().map_err(failed)?;
+        let pending = info.pending;
+        let deleted = msg
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("KV-Operation"))
+            .is_some_and(|op| matches!(op.as_str(), "DEL" | "PURGE"));
+        if !deleted {
+            match LctList::decode(&msg.payload) {
+                Ok(list) => {
+                    lists.insert(list.call, list);
+                }
+                Err(e) => {
+                    tracing::warn!(%site, subject = %msg.subject, error = %e, "ignoring an undecodable stored list")
+                }
+            }
+        }
+        if pending == 0 {
+            return Ok(lists);
+        }
+    }
+}
+
+type Loaded = (Uuid, u64, Vec<ledger_replay::StoredMessage>);
 
 async fn load(
     client: &async_nats::Client,
@@ -87,11 +157,5 @@ async fn load(
         return Ok(None);
     };
     let messages = read_call(client, call, first_seq, Some(floor)).await?;
-    let published = stores
-        .lct
-        .get(subject::lct_key(site, call))
-        .await
-        .map_err(|e| unavailable("reading LCTParty lists")(e.into()))?
-        .and_then(|b| LctList::decode(&b).ok());
-    Ok(Some((call, first_seq, messages, published)))
+    Ok(Some((call, first_seq, messages)))
 }

@@ -42,6 +42,9 @@ pub struct Effects {
     pub index_puts: Vec<(Uuid, u64)>,
     /// Calls that ended: remove them from the index (after the acknowledgement).
     pub index_deletes: Vec<Uuid>,
+    /// The stream sequence these effects bring the lists up to: once they are made, every list
+    /// is current as of this event.
+    pub through: u64,
 }
 
 impl Effects {
@@ -84,6 +87,10 @@ pub struct SiteState {
     ended_kept: usize,
     counters: Counters,
     lists: bool,
+    /// Lists found in KV at take-over for calls that the index does not name.
+    adopted: HashMap<Uuid, LctList>,
+    /// While set and not reached by the fold, no list is written (see [`Self::hold_lists_until`]).
+    hold_until: Option<u64>,
 }
 
 impl SiteState {
@@ -97,6 +104,8 @@ impl SiteState {
             ended_kept,
             counters: Counters::default(),
             lists: true,
+            adopted: HashMap::new(),
+            hold_until: None,
         }
     }
 
@@ -111,6 +120,46 @@ impl SiteState {
     /// The site.
     pub fn site(&self) -> Site {
         self.site
+    }
+
+    /// Whether this state keeps LCTParty lists (a projector's) or only folds (a command
+    /// service's).
+    pub fn keeps_lists(&self) -> bool {
+        self.lists
+    }
+
+    /// Lists found in KV at take-over for calls that the index does not name: the previous
+    /// leader wrote them from events after its acknowledged floor, which are delivered again.
+    /// Each becomes its call's published list when the call's first event arrives, so what is
+    /// written next is compared with what is stored.
+    pub fn adopt(&mut self, lists: impl IntoIterator<Item = LctList>) {
+        self.adopted
+            .extend(lists.into_iter().map(|list| (list.call, list)));
+    }
+
+    /// Holds every list write until the fold has read `horizon`, the stream's last sequence
+    /// when this instance took over from another.
+    ///
+    /// The previous leader may have written lists from events up to there before it stopped
+    /// without acknowledging them. Until the fold has read as far, a list computed here may be
+    /// older than the stored one; writing it would move the list back in time, and a change
+    /// shown before would be shown again. Held, the lists stay as the previous leader left
+    /// them, then each is compared with the stored one and only real changes are written.
+    /// The index is kept meanwhile, so checkpoints go on.
+    pub fn hold_lists_until(&mut self, horizon: u64) {
+        self.hold_until = Some(horizon);
+    }
+
+    /// Ends the hold early: nothing is pending on the stream, so the fold has read it all.
+    pub fn caught_up(&mut self) {
+        if self.hold_until.is_some() {
+            self.hold_until = Some(0);
+        }
+    }
+
+    fn holding(&self) -> bool {
+        self.hold_until
+            .is_some_and(|horizon| self.counters.last_seq < horizon)
     }
 
     /// The counters so far.
@@ -162,10 +211,12 @@ impl SiteState {
                 return Ingested::Undecodable(e);
             }
         };
-        let entry = self
-            .calls
-            .entry(event.call)
-            .or_insert_with(|| Entry::new(event.call, seq));
+        let adopted = &mut self.adopted;
+        let entry = self.calls.entry(event.call).or_insert_with(|| {
+            let mut entry = Entry::new(event.call, seq);
+            entry.published = adopted.remove(&event.call);
+            entry
+        });
         match evolve(&mut entry.call, seq, &event) {
             Ok(change) => {
                 self.counters.applied += 1;
@@ -223,9 +274,14 @@ impl SiteState {
         self.calls.insert(call, entry);
     }
 
-    /// Whether events were folded whose effects have not been computed yet.
+    /// Takes over at `floor`: every event up to it was handled by a previous instance.
+    pub fn resume_at(&mut self, floor: u64) {
+        self.counters.last_seq = self.counters.last_seq.max(floor);
+    }
+
+    /// Whether events were folded whose effects have not been computed yet (and may be now).
     pub fn has_pending_effects(&self) -> bool {
-        !self.dirty.is_empty()
+        !self.dirty.is_empty() && !self.holding()
     }
 
     /// Counts one batch handled.
@@ -233,9 +289,36 @@ impl SiteState {
         self.counters.batches += 1;
     }
 
+    /// Records a call in progress that the index does not hold yet. A call that starts and ends
+    /// within one batch never needs the index.
+    fn index_if_new(entry: &mut Entry, id: Uuid, fx: &mut Effects) {
+        if !entry.indexed && !entry.call.has_ended() && !entry.call.parties().is_empty() {
+            entry.indexed = true;
+            fx.index_puts.push((id, entry.first_seq));
+        }
+    }
+
     /// The writes that the events since the last call (or an option change) call for.
     pub fn effects(&mut self, options: &SiteOptions) -> Effects {
-        let mut fx = Effects::default();
+        let mut fx = Effects {
+            through: self.counters.last_seq,
+            ..Effects::default()
+        };
+        if self.holding() {
+            // The index only; every call stays dirty, and ended calls stay indexed until their
+            // lists are written.
+            fx.through = 0;
+            for id in &self.dirty {
+                if let Some(entry) = self.calls.get_mut(id) {
+                    Self::index_if_new(entry, *id, &mut fx);
+                }
+            }
+            return fx;
+        }
+        if self.hold_until.take().is_some() {
+            // Every call the previous leader wrote after the floor has had its events by now.
+            self.adopted = HashMap::new();
+        }
         let dirty = std::mem::take(&mut self.dirty);
         for id in dirty {
             let Some(entry) = self.calls.get_mut(&id) else {
@@ -250,11 +333,7 @@ impl SiteState {
                 }
                 continue;
             }
-            // A call that starts and ends within one batch never needs the index.
-            if !entry.indexed && !ended && !entry.call.parties().is_empty() {
-                entry.indexed = true;
-                fx.index_puts.push((id, entry.first_seq));
-            }
+            Self::index_if_new(entry, id, &mut fx);
             let list = View::new(&entry.call, self.site, options.propagates()).lct_list();
             match list_change(entry.published.as_ref(), list, options.call_info) {
                 Some(ListChange::Put(list)) => {

@@ -1,7 +1,8 @@
 //! Given/when/then tests of a site's projected state, without NATS.
 
 use ledger_schemas::{
-    Dn, EventBody, Joined, Message, MonitorMode, OptionName, PartyEvent, Role, Site, SiteOptions,
+    Dn, EventBody, Joined, LctList, Message, MonitorMode, OptionName, PartyEvent, Role, Site,
+    SiteOptions,
 };
 use uuid::Uuid;
 
@@ -26,6 +27,8 @@ struct Given {
     seq: u64,
     call: Uuid,
     options: SiteOptions,
+    /// Every message ingested, as stored: `(seq, subject, payload)`.
+    log: Vec<(u64, String, bytes::Bytes)>,
 }
 
 impl Given {
@@ -35,6 +38,7 @@ impl Given {
             seq: 0,
             call: Uuid::from_u128(1),
             options: options(call_info, propagate),
+            log: Vec::new(),
         }
     }
 
@@ -49,8 +53,9 @@ impl Given {
             body,
         };
         let options = self.options;
-        self.state
-            .ingest(self.seq, &e.subject(), &e.encode(), &options)
+        let (subject, payload) = (e.subject(), bytes::Bytes::from(e.encode()));
+        self.log.push((self.seq, subject.clone(), payload.clone()));
+        self.state.ingest(self.seq, &subject, &payload, &options)
     }
 
     fn join(&mut self, origin: &str, party: u128, dn: &str) -> Ingested {
@@ -217,4 +222,111 @@ fn only_the_most_recent_ended_calls_are_remembered() {
     );
     assert!(g.state.call(Uuid::from_u128(102)).is_some());
     assert_eq!(g.state.counters().active_calls, 0);
+}
+
+#[test]
+fn effects_bring_the_lists_up_to_the_last_message_read_even_an_undecodable_one() {
+    let mut g = Given::new(true, true);
+    g.join("SiteA", 1, "7001");
+    g.join("SiteB", 2, "7002");
+    assert_eq!(g.effects().through, 2);
+    let options = g.options;
+    let outcome = g.state.ingest(3, "ledger.ev.garbage", b"\x01", &options);
+    assert!(matches!(outcome, Ingested::Undecodable(_)));
+    let fx = g.effects();
+    assert!(fx.lists.is_empty());
+    assert_eq!(fx.through, 3, "nothing to write, and nothing left behind");
+}
+
+#[test]
+fn taking_over_at_a_floor_counts_the_events_up_to_it_as_handled() {
+    let mut g = Given::new(true, false);
+    g.state.resume_at(40);
+    assert_eq!(g.state.counters().last_seq, 40);
+    assert_eq!(g.effects().through, 40);
+}
+
+/// The one list a batch puts.
+fn the_put(fx: &Effects) -> LctList {
+    match fx.lists.as_slice() {
+        [ListEffect::Put(list)] => list.clone(),
+        other => panic!("expected one put, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_list_written_after_the_floor_by_a_crashed_leader_is_ended_with_its_call() {
+    // Given a leader that wrote a call's list, then died before recording the call in the index
+    // or acknowledging its events.
+    let mut crashed = Given::new(true, false);
+    crashed.join("SiteA", 1, "7001");
+    crashed.join("SiteA", 2, "7002");
+    let stored = the_put(&crashed.effects());
+    // When the next leader adopts the stored list and reads the call again, to its end.
+    let mut g = Given::new(true, false);
+    g.state.adopt([stored]);
+    g.state.hold_lists_until(4);
+    g.join("SiteA", 1, "7001");
+    g.join("SiteA", 2, "7002");
+    let fx = g.effects();
+    assert!(fx.lists.is_empty(), "held until the horizon: {fx:?}");
+    assert_eq!(
+        fx.index_puts,
+        vec![(g.call, 1)],
+        "the index is kept meanwhile"
+    );
+    g.leave("SiteA", 1);
+    g.leave("SiteA", 2);
+    // Then the stored list is ended, not left behind.
+    let fx = g.effects();
+    match fx.lists.as_slice() {
+        [ListEffect::End(list)] => assert!(list.is_empty() && list.seq == 4),
+        other => panic!("expected the end of the stored list, got {other:?}"),
+    }
+    assert_eq!(fx.index_deletes, vec![g.call]);
+    assert_eq!(fx.through, 4);
+}
+
+#[test]
+fn a_recovered_list_never_goes_back_in_time() {
+    // Given a leader that acknowledged the first join, then wrote the list of three and died.
+    let mut crashed = Given::new(true, false);
+    crashed.join("SiteA", 1, "7001");
+    crashed.join("SiteA", 2, "7002");
+    crashed.join("SiteA", 3, "7003");
+    let stored = the_put(&crashed.effects());
+    // When the next leader re-folds the call up to the floor, with the stored list.
+    let mut g = Given::new(true, false);
+    g.state
+        .recover(g.call, 1, crashed.log[..1].to_vec(), Some(stored));
+    g.state.resume_at(1);
+    g.state.hold_lists_until(3);
+    // Then the list as of the floor (one party) is not written over the stored one (three).
+    let fx = g.effects();
+    assert!(fx.lists.is_empty(), "{fx:?}");
+    assert_eq!(
+        fx.through, 0,
+        "the lists are not written through anything new"
+    );
+    // And once the fold has read as far as the stored list, the same list is not written again.
+    g.seq = 1;
+    g.join("SiteA", 2, "7002");
+    g.join("SiteA", 3, "7003");
+    let fx = g.effects();
+    assert!(fx.lists.is_empty(), "nothing changed: {fx:?}");
+    assert_eq!(fx.through, 3);
+    g.leave("SiteA", 3);
+    assert_eq!(puts(&g.effects()), vec![(4, 2)]);
+}
+
+#[test]
+fn the_hold_ends_when_nothing_is_pending() {
+    let mut g = Given::new(true, false);
+    g.state.hold_lists_until(100);
+    g.join("SiteA", 1, "7001");
+    assert!(!g.state.has_pending_effects());
+    assert!(g.effects().lists.is_empty());
+    g.state.caught_up();
+    assert!(g.state.has_pending_effects());
+    assert_eq!(puts(&g.effects()), vec![(1, 1)]);
 }

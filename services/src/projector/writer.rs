@@ -25,16 +25,11 @@ use uuid::Uuid;
 use super::{Effects, ListEffect, ProjectorError, SiteContext, index_key, unavailable};
 
 /// A batch's list writes in flight.
-pub(super) type Writing = JoinHandle<Result<(), ProjectorError>>;
-
-/// Waits for a batch's list writes.
-pub(super) async fn settle(writing: Option<Writing>) -> Result<(), ProjectorError> {
-    match writing {
-        Some(task) => task
-            .await
-            .map_err(|e| unavailable("writing LCTParty lists")(e.into()))?,
-        None => Ok(()),
-    }
+pub(super) struct Writing {
+    /// The task that makes them.
+    pub(super) task: JoinHandle<Result<(), ProjectorError>>,
+    /// The stream sequence they bring the lists up to.
+    through: u64,
 }
 
 /// The write side of one leading projector.
@@ -45,22 +40,53 @@ pub(super) struct Writer {
     held: Option<Message>,
     held_events: usize,
     last_checkpoint: Instant,
+    /// Every list write up to this stream sequence is confirmed.
+    written: u64,
 }
 
 impl Writer {
-    pub(super) fn new(ctx: &SiteContext) -> Self {
+    /// A writer for a leader that takes over at `floor`: the stored lists are current as of it.
+    pub(super) fn new(ctx: &SiteContext, floor: u64) -> Self {
         Self {
             ctx: ctx.clone(),
             index: HashMap::new(),
             held: None,
             held_events: 0,
             last_checkpoint: Instant::now(),
+            written: floor,
+        }
+    }
+
+    /// The stream sequence up to which every list write is confirmed.
+    pub(super) fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Records that `writing` completed with `result`.
+    pub(super) fn finished(
+        &mut self,
+        writing: Writing,
+        result: Result<Result<(), ProjectorError>, tokio::task::JoinError>,
+    ) -> Result<(), ProjectorError> {
+        result.map_err(|e| unavailable("writing LCTParty lists")(e.into()))??;
+        self.written = self.written.max(writing.through);
+        Ok(())
+    }
+
+    /// Waits for the list writes in flight, if any.
+    pub(super) async fn settle(&mut self, writing: Option<Writing>) -> Result<(), ProjectorError> {
+        match writing {
+            Some(mut w) => {
+                let result = (&mut w.task).await;
+                self.finished(w, result)
+            }
+            None => Ok(()),
         }
     }
 
     /// Records a batch's index changes and starts its list writes, returning the task that
     /// makes them (`None` when there are none). Callers keep one such task at a time, so writes
-    /// to one key stay in stream order.
+    /// to one key stay in stream order: no task may be in flight.
     pub(super) fn start(&mut self, fx: Effects) -> Option<Writing> {
         for (call, first_seq) in fx.index_puts {
             self.index.insert(call, Some(first_seq));
@@ -71,7 +97,14 @@ impl Writer {
                 self.index.insert(call, None);
             }
         }
-        (!fx.lists.is_empty()).then(|| tokio::spawn(write_lists(self.ctx.clone(), fx.lists)))
+        if fx.lists.is_empty() {
+            self.written = self.written.max(fx.through);
+            return None;
+        }
+        Some(Writing {
+            task: tokio::spawn(write_lists(self.ctx.clone(), fx.lists)),
+            through: fx.through,
+        })
     }
 
     /// Holds `msg`, the last of `events` handled events, to be acknowledged at the checkpoint.
@@ -94,8 +127,9 @@ impl Writer {
         writing: Option<Writing>,
         fx: Effects,
     ) -> Result<(), ProjectorError> {
-        settle(writing).await?;
-        settle(self.start(fx)).await?;
+        self.settle(writing).await?;
+        let next = self.start(fx);
+        self.settle(next).await?;
         let index = &self.ctx.stores.projector;
         let site = self.ctx.site;
         let (puts, deletes): (Vec<_>, Vec<_>) =
