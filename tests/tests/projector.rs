@@ -541,3 +541,53 @@ async fn a_standby_takes_over_when_the_leader_is_killed_and_its_lease_goes_stale
     assert_ne!(now.instance, leader.instance, "the standby took over");
     assert_eq!(now.counters.anomalies, 0, "{:?}", now.counters);
 }
+
+#[tokio::test]
+async fn a_projector_rebuilt_from_the_start_does_not_show_history_again() {
+    let l = Ledger::start().await;
+    l.configure("SiteA", true).await;
+    let events = traffic(30);
+    l.publisher.publish_all(&events, 64).await.unwrap();
+    let total = l
+        .stores
+        .events
+        .clone()
+        .info()
+        .await
+        .unwrap()
+        .state
+        .last_sequence;
+    let first = l.serve(&["SiteA"], test_config());
+    eventually(WAIT, "the lists", || async {
+        l.status("SiteA")
+            .await
+            .filter(|s| s.counters.written_seq == total)
+    })
+    .await;
+    first.stop().await;
+    // An operator removes the consumer: the next projector reads the stream from the start.
+    l.stores
+        .events
+        .delete_consumer("ledger-projector-SiteA")
+        .await
+        .unwrap();
+    let mut shown = l.client.subscribe("ledger.lct.SiteA.>").await.unwrap();
+    let second = l.serve(&["SiteA"], test_config());
+    let status = eventually(WAIT, "the rebuild", || async {
+        l.status("SiteA")
+            .await
+            .filter(|s| s.counters.written_seq == total)
+    })
+    .await;
+    assert_eq!(
+        status.counters.applied,
+        events.len() as u64,
+        "it read everything"
+    );
+    // The stored lists already equal the fold: nothing is written or shown again.
+    let again = tokio::time::timeout(Duration::from_millis(300), shown.next()).await;
+    assert!(again.is_err(), "a list was shown again: {again:?}");
+    assert_eq!(status.counters.lists_published, 0, "{:?}", status.counters);
+    assert_lists_equal_the_fold(&l, &events).await;
+    second.stop().await;
+}

@@ -166,9 +166,10 @@ struct TakeOver {
     consumer: jetstream::consumer::Consumer<pull::Config>,
     /// The acknowledged floor: every event up to it is handled.
     floor: u64,
-    /// When another instance led before: the stream's last sequence now, beyond which that
-    /// instance cannot have read.
-    horizon: Option<u64>,
+    /// Whether another instance read this consumer before.
+    again: bool,
+    /// The stream's last sequence now: no earlier instance can have read beyond it.
+    horizon: u64,
 }
 
 /// Positions the site's durable consumer right after its acknowledged floor.
@@ -181,23 +182,23 @@ struct TakeOver {
 async fn take_over_consumer(ctx: &SiteContext) -> Result<TakeOver, ProjectorError> {
     let name = consumer_name(ctx.site);
     let events = &ctx.stores.events;
-    let (floor, horizon) = match events.consumer_info(&name).await {
+    let (floor, again) = match events.consumer_info(&name).await {
         Ok(info) => {
-            let horizon = events
-                .get_info()
-                .await
-                .map_err(|e| unavailable("reading the event stream's position")(e.into()))?
-                .state
-                .last_sequence;
             events
                 .delete_consumer(&name)
                 .await
                 .map_err(|e| unavailable("repositioning the projector's consumer")(e.into()))?;
-            (info.ack_floor.stream_sequence, Some(horizon))
+            (info.ack_floor.stream_sequence, true)
         }
-        Err(e) if e.kind() == ConsumerInfoErrorKind::NotFound => (0, None),
+        Err(e) if e.kind() == ConsumerInfoErrorKind::NotFound => (0, false),
         Err(e) => return Err(unavailable("reading the projector's consumer")(e.into())),
     };
+    let horizon = events
+        .get_info()
+        .await
+        .map_err(|e| unavailable("reading the event stream's position")(e.into()))?
+        .state
+        .last_sequence;
     let deliver_policy = match floor {
         0 => DeliverPolicy::All,
         floor => DeliverPolicy::ByStartSequence {
@@ -219,6 +220,7 @@ async fn take_over_consumer(ctx: &SiteContext) -> Result<TakeOver, ProjectorErro
     Ok(TakeOver {
         consumer,
         floor,
+        again,
         horizon,
     })
 }
@@ -233,12 +235,15 @@ async fn lead(
     let TakeOver {
         consumer,
         floor,
+        again,
         horizon,
     } = take_over_consumer(ctx).await?;
     let mut state = SiteState::new(site, ctx.config.ended_calls_kept);
-    recover::recover(&ctx.client, &ctx.stores, &mut state, floor).await?;
+    let stored = recover::recover(&ctx.client, &ctx.stores, &mut state, floor).await?;
     state.resume_at(floor);
-    if let Some(horizon) = horizon {
+    // After another instance, or over lists already stored (a consumer removed by hand), the
+    // lists stay as they are until this one has read as far: see `hold_lists_until`.
+    if again || stored > 0 {
         state.hold_lists_until(horizon);
         if consumer.cached_info().num_pending == 0 {
             state.caught_up();

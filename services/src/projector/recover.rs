@@ -25,18 +25,21 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 ///   written to KV.
 /// - For a state that keeps lists, every other list of the site in KV is adopted: the previous
 ///   leader wrote it from events after the floor, before recording the call in the index.
+///
+/// Returns how many lists of the site were found in KV.
 pub(crate) async fn recover(
     client: &async_nats::Client,
     stores: &Stores,
     state: &mut SiteState,
     floor: u64,
-) -> Result<(), ProjectorError> {
+) -> Result<usize, ProjectorError> {
     let site = state.site();
     let mut lists = if state.keeps_lists() {
         site_lists(client, stores, site).await?
     } else {
         HashMap::new()
     };
+    let found = lists.len();
     // With nothing acknowledged, the consumer delivers the whole stream from the start.
     let keys = if floor == 0 {
         Vec::new()
@@ -64,7 +67,7 @@ pub(crate) async fn recover(
         tracing::info!(%site, calls = lists.len(), "adopting lists written after the acknowledged floor");
         state.adopt(lists.into_values());
     }
-    Ok(())
+    Ok(found)
 }
 
 async fn index_keys(stores: &Stores, site: Site) -> Result<Vec<String>, ProjectorError> {

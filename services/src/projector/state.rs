@@ -233,8 +233,12 @@ impl SiteState {
             Err(skip) => {
                 self.counters.anomalies += 1;
                 if entry.call.parties().is_empty() {
-                    // Nothing but anomalies: there is no call to keep.
-                    self.calls.remove(&event.call);
+                    // Nothing but anomalies: there is no call to keep (but a stored list to
+                    // compare with, if it had one).
+                    let gone = self.calls.remove(&event.call);
+                    if let Some(list) = gone.and_then(|e| e.published) {
+                        self.adopted.insert(event.call, list);
+                    }
                 }
                 Ingested::Anomaly(event.call, skip)
             }

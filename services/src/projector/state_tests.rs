@@ -330,3 +330,22 @@ fn the_hold_ends_when_nothing_is_pending() {
     assert!(g.state.has_pending_effects());
     assert_eq!(puts(&g.effects()), vec![(1, 1)]);
 }
+
+#[test]
+fn an_adopted_list_outlives_an_anomaly_that_arrives_before_its_call() {
+    let mut crashed = Given::new(true, false);
+    crashed.join("SiteA", 1, "7001");
+    let stored = the_put(&crashed.effects());
+    let mut g = Given::new(true, false);
+    g.state.adopt([stored]);
+    g.state.hold_lists_until(3);
+    // A leave of a party nobody joined: an anomaly, and no call to keep.
+    assert!(matches!(g.leave("SiteA", 9), Ingested::Anomaly(..)));
+    assert!(g.state.call(g.call).is_none());
+    g.join("SiteA", 1, "7001");
+    g.leave("SiteA", 1);
+    match g.effects().lists.as_slice() {
+        [ListEffect::End(list)] => assert_eq!(list.seq, 3),
+        other => panic!("expected the stored list ended, got {other:?}"),
+    }
+}
