@@ -123,7 +123,8 @@ struct VersionOnly {
 }
 
 /// Decodes the wire form `W` of message `name`, checking `v` first so that a newer message is
-/// refused as such rather than reported as a confusing shape error.
+/// refused as such rather than reported as a confusing shape error, and refusing bytes after
+/// the map.
 pub(crate) fn read_versioned<'de, W>(name: &'static str, bytes: &'de [u8]) -> Result<W, DecodeError>
 where
     W: Deserialize<'de> + Versioned,
@@ -131,6 +132,14 @@ where
     match rmp_serde::from_slice::<W>(bytes) {
         Ok(wire) => {
             check_version(name, wire.version())?;
+            // A message is one map: anything after it is a corrupted or spliced payload.
+            let len = crate::extent::value_len(bytes).unwrap_or(0);
+            if len != bytes.len() {
+                return Err(DecodeError::Malformed {
+                    message: name,
+                    reason: format!("{} bytes after the map", bytes.len() - len),
+                });
+            }
             Ok(wire)
         }
         Err(err) => {

@@ -33,6 +33,7 @@ mod audit;
 mod codec;
 mod config;
 mod event;
+mod extent;
 mod lct;
 mod names;
 mod reply;

@@ -98,6 +98,20 @@ proptest! {
         let cut = cut.min(bytes.len());
         prop_assert!(PartyEvent::decode(&bytes[..bytes.len() - cut]).is_err());
     }
+
+    #[test]
+    fn bytes_after_a_message_are_refused(
+        e in event(),
+        extra in proptest::collection::vec(any::<u8>(), 1..16),
+    ) {
+        let mut bytes = e.encode();
+        let len = bytes.len();
+        bytes.extend_from_slice(&extra);
+        let err = PartyEvent::decode(&bytes).unwrap_err();
+        let after = format!("{} bytes after the map", extra.len());
+        prop_assert!(err.to_string().contains(&after), "{}", err);
+        prop_assert!(PartyEvent::decode(&bytes[..len]).is_ok());
+    }
 }
 
 fn sample() -> PartyEvent {

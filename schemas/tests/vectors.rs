@@ -405,6 +405,20 @@ fn vectors() -> Vec<Vector> {
                 assert!(err.to_string().contains("'@'"), "{err}");
             },
         ),
+        {
+            let mut v = raw(
+                "refused_trailing_bytes.msgpack",
+                "party event",
+                "Refused by decoders: a valid party_joined map followed by one more byte (nil). A message is exactly one map; `trailing_bytes` says how many bytes follow it.",
+                map(joined_agent_map(vec![])),
+                |b| {
+                    let err = PartyEvent::decode(b).unwrap_err();
+                    assert!(err.to_string().contains("1 bytes after the map"), "{err}");
+                },
+            );
+            v.bytes.push(0xc0);
+            v
+        },
     ]
 }
 
@@ -439,19 +453,24 @@ fn description(vs: &[Vector]) -> serde_json::Value {
     let entries: Vec<_> = vs
         .iter()
         .map(|v| {
-            let value = rmpv::decode::read_value(&mut &v.bytes[..]).unwrap();
-            serde_json::json!({
+            let mut rest = &v.bytes[..];
+            let value = rmpv::decode::read_value(&mut rest).unwrap();
+            let mut entry = serde_json::json!({
                 "file": v.file,
                 "message": v.message,
                 "description": v.description,
                 "canonical": !v.file.starts_with("lenient") && !v.file.starts_with("refused"),
                 "fields": to_json(&value),
-            })
+            });
+            if !rest.is_empty() {
+                entry["trailing_bytes"] = rest.len().into();
+            }
+            entry
         })
         .collect();
     serde_json::json!({
         "contract_version": 1,
-        "note": "One MessagePack file per message shape. `fields` is the decoded map in key order, with 16-byte binaries (UUIDs) shown as UUID text. A canonical vector is what an encoder of this contract writes, byte for byte; lenient vectors must be accepted by decoders; refused vectors must be refused.",
+        "note": "One MessagePack file per message shape. `fields` is the decoded map in key order, with 16-byte binaries (UUIDs) shown as UUID text. A canonical vector is what an encoder of this contract writes, byte for byte; lenient vectors must be accepted by decoders; refused vectors must be refused. `trailing_bytes`, where present, counts the bytes after the map.",
         "vectors": entries,
     })
 }
