@@ -3,7 +3,7 @@
 //! - [`evolve`] folds one stored party event into its [`Call`]; anomalies are skipped and
 //!   reported as a [`Skip`], never applied.
 //! - [`View`] is one site's view of a call under its propagation setting, and gives the
-//!   LCTParty list.
+//!   LCTParty list; [`global_lct_parties`] is the view of the whole call.
 //! - [`list_change`] says what a site does with a call's list after a change (put, end, forget).
 //! - [`decide`] validates a TDeleteFromConference against a site's view and the options in
 //!   force, returning the [`Deletion`] to append or the [`Refusal`](ledger_schemas::Refusal).
@@ -45,4 +45,4 @@ mod view;
 pub use call::{Call, Change, Departure, Party, Skip, Stamp, evolve};
 pub use decide::{Decision, Deletion, after_conflict, bad_request, decide, unavailable};
 pub use lct::{ListChange, list_change};
-pub use view::{View, lct_party};
+pub use view::{View, global_lct_parties, lct_party};

@@ -119,6 +119,16 @@ impl<'a> View<'a> {
     }
 }
 
+/// The global view's LCTParty entries: every present non-supervisor party of `call`, wherever
+/// it is located, in join order. It is what every site sees with propagation on.
+pub fn global_lct_parties(call: &Call) -> Vec<LctParty> {
+    call.parties()
+        .iter()
+        .filter(|p| p.is_present() && !p.is_supervisor())
+        .map(lct_party)
+        .collect()
+}
+
 /// A party as an LCTParty entry (supervisors keep their role, as in ambiguity candidates).
 pub fn lct_party(p: &Party) -> LctParty {
     LctParty {

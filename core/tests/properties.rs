@@ -185,6 +185,15 @@ proptest! {
     }
 
     #[test]
+    fn the_global_view_is_every_sites_view_with_propagation(log in log(), s in any_site()) {
+        let call = fold(&log);
+        prop_assert_eq!(
+            ledger_core::global_lct_parties(&call),
+            View::new(&call, s, true).lct_parties()
+        );
+    }
+
+    #[test]
     fn a_view_with_propagation_contains_the_local_view(log in log(), s in any_site()) {
         let call = fold(&log);
         let all = present_ids(&View::new(&call, s, true));

@@ -1,6 +1,6 @@
 //! Folding a call's stored messages into replay steps, through the core's `evolve`.
 
-use ledger_core::{Call, View, evolve};
+use ledger_core::{Call, View, evolve, global_lct_parties};
 use ledger_schemas::{EventBody, LctParty, PartyEvent, Site};
 use uuid::Uuid;
 
@@ -49,8 +49,7 @@ pub fn fold(call: Uuid, messages: &[StoredMessage], viewpoint: Viewpoint) -> Vec
     let mut state = Call::new(call);
     let view = |c: &Call| -> Vec<LctParty> {
         match viewpoint {
-            // With propagation on, any site's view applies every event: the global view.
-            Viewpoint::Global => View::new(c, global_site(c), true).lct_parties(),
+            Viewpoint::Global => global_lct_parties(c),
             Viewpoint::Site { site, propagates } => View::new(c, site, propagates).lct_parties(),
         }
     };
@@ -81,15 +80,6 @@ pub fn fold(call: Uuid, messages: &[StoredMessage], viewpoint: Viewpoint) -> Vec
             }
         })
         .collect()
-}
-
-/// Any site will do for the global view; take the first party's location, or a fixed name.
-fn global_site(c: &Call) -> Site {
-    c.parties()
-        .first()
-        .map(|p| p.location)
-        .or_else(|| Site::new("global").ok())
-        .unwrap_or_else(|| unreachable!("`global` is a valid site name"))
 }
 
 impl Step {
