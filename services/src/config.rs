@@ -21,7 +21,8 @@ pub struct Config {
     pub ack_interval: Duration,
     /// While the projector is more than four batches behind the stream (catching up on history),
     /// LCTParty list writes start at most this often, so that each coalesces more events; once
-    /// caught up, every batch's changes are written at once. Default 25 ms.
+    /// caught up, every batch's changes are written at once. Default 100 ms: a list lags at most
+    /// that much more while the projector catches up.
     pub catch_up_linger: Duration,
     /// Unacknowledged events the server lets the projector hold; kept above
     /// `ack_every + 2 * batch`. Default 60,000.
@@ -51,7 +52,7 @@ impl Default for Config {
             batch: 1_000,
             ack_every: 50_000,
             ack_interval: Duration::from_millis(500),
-            catch_up_linger: Duration::from_millis(25),
+            catch_up_linger: Duration::from_millis(100),
             max_ack_pending: 60_000,
             lease_ttl: Duration::from_secs(10),
             ended_calls_kept: 10_000,

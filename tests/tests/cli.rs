@@ -203,3 +203,43 @@ async fn config_set_validates_and_get_shows_the_options_in_force() {
         .unwrap();
     assert!(stored.is_none(), "a refused value is never written");
 }
+
+#[tokio::test]
+async fn the_benchmarks_run_and_report_their_ratios_as_json() {
+    let l = Ledger::start().await;
+    let (status, out, err) = ledger(
+        &l,
+        &[
+            "bench",
+            "catch-up",
+            "--events",
+            "3000",
+            "--concurrent-calls",
+            "20",
+            "--rounds",
+            "1",
+        ],
+    )
+    .await;
+    assert_eq!(status, 0, "{err}");
+    let report = &out[0];
+    assert_eq!(report["raw"]["events"], 3000);
+    assert_eq!(report["projector"]["events"], 3000);
+    assert!(report["ratio"].as_f64().unwrap() > 0.0, "{report}");
+    let writes = report["list_writes_per_event"].as_f64().unwrap();
+    assert!(writes > 0.0 && writes <= 1.0, "{report}");
+
+    let (status, out, err) = ledger(
+        &l,
+        &["bench", "delete", "--requests", "30", "--rounds", "1"],
+    )
+    .await;
+    assert_eq!(status, 0, "{err}");
+    let report = &out[0];
+    for side in ["raw", "delete"] {
+        let p50 = report[side]["p50_us"].as_f64().unwrap();
+        let p99 = report[side]["p99_us"].as_f64().unwrap();
+        assert!(0.0 < p50 && p50 <= p99, "{report}");
+    }
+    assert!(report["p99_ratio"].as_f64().unwrap() > 0.0, "{report}");
+}

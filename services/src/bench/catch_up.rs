@@ -53,6 +53,9 @@ pub struct CatchUpReport {
     pub projector: Rate,
     /// `projector.median_rate / raw.median_rate`.
     pub ratio: f64,
+    /// LCTParty list writes (puts and ends) per event in the projector's median round: how much
+    /// coalescing saved.
+    pub list_writes_per_event: f64,
 }
 
 /// Synthetic traffic: calls of a customer and three agents at two sites, joining and then
@@ -169,9 +172,12 @@ pub async fn catch_up(
     let events = info.info().await?.state.messages;
     let mut raw = Vec::new();
     let mut projected = Vec::new();
+    let mut writes = Vec::new();
     for round in 0..bench.rounds.max(1) {
         raw.push(raw_read(&stores, events, &bench, round).await?);
-        projected.push(project(&client, &stores, total, &bench, round).await?);
+        let (seconds, written) = project(&client, &stores, total, &bench, round).await?;
+        projected.push(seconds);
+        writes.push(written);
         tracing::info!(
             round,
             raw_s = raw[round],
@@ -186,10 +192,13 @@ pub async fn catch_up(
         projected,
     );
     let ratio = projector.median_rate / raw.median_rate;
+    writes.sort_unstable();
+    let median_writes = writes.get(writes.len() / 2).copied().unwrap_or(0);
     Ok(CatchUpReport {
         raw,
         projector,
         ratio,
+        list_writes_per_event: median_writes as f64 / events.max(1) as f64,
     })
 }
 
@@ -255,14 +264,15 @@ async fn raw_read(
 }
 
 /// A fresh site's projector catching up from the start of the stream, with call info and
-/// propagation on (every event in its view, every change written and published).
+/// propagation on (every event in its view, every change written and published). Returns the
+/// seconds until every list is written, and the list writes made.
 async fn project(
     client: &async_nats::Client,
     stores: &Stores,
     last_seq: u64,
     bench: &CatchUp,
     round: usize,
-) -> Result<f64, BenchError> {
+) -> Result<(f64, u64), BenchError> {
     let site = Site::new(&format!(
         "Proj{}x{round}",
         &Uuid::now_v7().simple().to_string()[24..]
@@ -285,7 +295,7 @@ async fn project(
     };
     let serving = crate::ServeHandle::spawn(client.clone(), vec![site], config);
     let status = crate::status_subject(site);
-    loop {
+    let written = loop {
         tokio::time::sleep(Duration::from_millis(20)).await;
         let Ok(reply) = client.request(status.clone(), "".into()).await else {
             continue;
@@ -295,9 +305,10 @@ async fn project(
         let seq = v["counters"]["written_seq"].as_u64().unwrap_or(0);
         bar.set_position(seq);
         if seq >= last_seq {
-            break;
+            let counter = |name: &str| v["counters"][name].as_u64().unwrap_or(0);
+            break counter("lists_published") + counter("lists_ended");
         }
-    }
+    };
     let elapsed = start.elapsed().as_secs_f64();
     bar.finish_and_clear();
     serving.stop().await?;
@@ -305,5 +316,5 @@ async fn project(
         .events
         .delete_consumer(&crate::projector::consumer_name(site))
         .await?;
-    Ok(elapsed)
+    Ok((elapsed, written))
 }

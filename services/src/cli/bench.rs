@@ -61,6 +61,11 @@ pub async fn bench_catch_up(g: &Globals, args: CatchUpArgs) -> Result<(), CliErr
                     rounds.join(" ")
                 )?;
             }
+            writeln!(
+                out,
+                "list writes per event (coalesced): {:.3}",
+                report.list_writes_per_event
+            )?;
             writeln!(out, "ratio projector/raw: {:.2}", report.ratio)?;
         }
     }
