@@ -138,10 +138,11 @@ impl SiteState {
     }
 
     /// Holds every list write until the fold has read `horizon`, the stream's last sequence
-    /// when this instance took over from another.
+    /// when this instance took over (from another instance, or over lists already stored).
     ///
     /// The previous leader may have written lists from events up to there before it stopped
-    /// without acknowledging them. Until the fold has read as far, a list computed here may be
+    /// without acknowledging them; a rebuilt consumer reads from the start, behind every stored
+    /// list. Until the fold has read as far, a list computed here may be
     /// older than the stored one; writing it would move the list back in time, and a change
     /// shown before would be shown again. Held, the lists stay as the previous leader left
     /// them, then each is compared with the stored one and only real changes are written.
