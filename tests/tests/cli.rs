@@ -243,3 +243,53 @@ async fn the_benchmarks_run_and_report_their_ratios_as_json() {
     }
     assert!(report["p99_ratio"].as_f64().unwrap() > 0.0, "{report}");
 }
+
+#[tokio::test]
+async fn calls_lists_the_calls_in_progress_the_quietest_first() {
+    use common::{CallBuilder, WAIT, eventually};
+    use ledger_schemas::Role;
+    use uuid::Uuid;
+    let l = Ledger::start().await;
+    l.configure("SiteA", false).await;
+    let serving = l.serve(&["SiteA"], test_config());
+    let (quiet, busy, ended) = (CallBuilder::new(), CallBuilder::new(), CallBuilder::new());
+    let p: Vec<Uuid> = (0..6).map(|_| Uuid::now_v7()).collect();
+    l.publish(&quiet.join("SiteA", p[0], "7001", Role::Agent))
+        .await;
+    l.publish(&quiet.join("SiteA", p[1], "7002", Role::Customer))
+        .await;
+    l.publish(&busy.join("SiteA", p[2], "7003", Role::Agent))
+        .await;
+    l.publish(&ended.join("SiteA", p[4], "7005", Role::Agent))
+        .await;
+    l.publish(&ended.leave("SiteA", p[4])).await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let last = l
+        .publish(&busy.join("SiteB", p[3], "7004", Role::Agent))
+        .await;
+    // The index is written at the projector's checkpoints (every 500 ms while events arrive).
+    let out = eventually(WAIT, "both calls in progress listed", || async {
+        let (status, out, err) = ledger(&l, &["calls", "--site", "SiteA"]).await;
+        assert_eq!(status, 0, "{err}");
+        (out.len() == 2).then_some(out)
+    })
+    .await;
+    assert_eq!(out[0]["call"], quiet.call.to_string(), "the quietest first");
+    assert_eq!(out[0]["parties"], 2);
+    assert_eq!(out[1]["call"], busy.call.to_string());
+    assert_eq!(out[1]["last_seq"], last);
+    assert_eq!(out[1]["parties"], 1, "SiteB's agent is not in SiteA's view");
+    assert!(out[0]["idle_s"].as_u64().is_some());
+    assert_eq!(
+        keys(&out[0]),
+        [
+            "call",
+            "first_seq",
+            "last_seq",
+            "last_stored_us",
+            "idle_s",
+            "parties"
+        ]
+    );
+    serving.stop().await;
+}

@@ -39,6 +39,8 @@ enum Command {
     Replay(cli::ReplayArgs),
     /// Ask a site's projector for its role and counters.
     Status(cli::StatusArgs),
+    /// The calls in progress at a site, the quietest first (to find calls whose leaves never came).
+    Calls(cli::CallsArgs),
     /// Create the streams and buckets of the contract when absent, and show them.
     Provision(cli::ProvisionArgs),
     /// Measure the ledger against raw async-nats on the same server (use a server of its own).
@@ -81,6 +83,7 @@ fn main() -> ExitCode {
             Command::Config(command) => cli::config(&globals, command).await,
             Command::Replay(args) => cli::replay(&globals, args).await,
             Command::Status(args) => cli::status(&globals, args).await,
+            Command::Calls(args) => cli::calls(&globals, args).await,
             Command::Provision(args) => cli::provision(&globals, args).await,
             Command::Bench(BenchCommand::CatchUp(args)) => {
                 cli::bench_catch_up(&globals, args).await

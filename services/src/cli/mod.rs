@@ -2,6 +2,7 @@
 //! JSON Lines (`--format json`). A file per topic; this one holds what they share.
 
 mod bench;
+mod calls;
 mod config;
 mod delete;
 mod history;
@@ -11,6 +12,7 @@ mod serve;
 use ledger_schemas::Site;
 
 pub use bench::{CatchUpArgs, DeleteBenchArgs, bench_catch_up, bench_delete};
+pub use calls::{CallInProgress, CallsArgs, calls};
 pub use config::{ConfigCommand, config};
 pub use delete::{Answer, DeleteArgs, delete, reply_json};
 pub use history::{AuditArgs, ReplayArgs, audit, replay};

@@ -1,0 +1,156 @@
+//! `ledger calls`: the calls in progress at a site, the quietest first, to find calls whose
+//! leaves never came.
+
+use std::io::Write;
+
+use async_nats::jetstream;
+use futures::{StreamExt, TryStreamExt};
+use ledger_schemas::{LctList, Message, Site, subject};
+use uuid::Uuid;
+
+use super::{CliError, Format, Globals, parse_site};
+use crate::connect;
+
+/// Calls looked up at once.
+const PARALLEL: usize = 16;
+
+/// Arguments of `ledger calls`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CallsArgs {
+    /// The site whose calls in progress to list.
+    #[arg(long, value_parser = parse_site)]
+    pub site: Site,
+}
+
+/// One call in progress at a site.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CallInProgress {
+    /// The call.
+    pub call: Uuid,
+    /// Stream sequence of its first event.
+    pub first_seq: u64,
+    /// Stream sequence of its last stored event (any site's).
+    pub last_seq: u64,
+    /// When the server stored that event, microseconds since the Unix epoch.
+    pub last_stored_us: u64,
+    /// Seconds since then.
+    pub idle_s: u64,
+    /// Parties in the site's LCTParty list; `None` when the site keeps no list of the call.
+    pub parties: Option<usize>,
+}
+
+/// `ledger calls`: every call the site's projector holds in progress (its index, as of its last
+/// checkpoint), with its last stored event and the size of its list, the quietest first.
+///
+/// # Errors
+///
+/// When NATS cannot be reached or the streams and buckets do not exist yet.
+pub async fn calls(g: &Globals, args: CallsArgs) -> Result<(), CliError> {
+    let client = connect(&g.nats, "ledger-calls").await?;
+    let js = jetstream::new(client);
+    let missing =
+        |what: &str| format!("{what} not found: run `ledger serve` or `ledger provision`");
+    let index = js
+        .get_key_value(crate::PROJECTOR_BUCKET)
+        .await
+        .map_err(|_| missing(crate::PROJECTOR_BUCKET))?;
+    let lct = js
+        .get_key_value(subject::LCT_BUCKET)
+        .await
+        .map_err(|_| missing(subject::LCT_BUCKET))?;
+    let events = js
+        .get_stream(subject::EVENTS_STREAM)
+        .await
+        .map_err(|_| missing(subject::EVENTS_STREAM))?;
+    let prefix = format!("active.{}.", args.site);
+    let keys: Vec<String> = index
+        .keys()
+        .await?
+        .try_filter(|k| futures::future::ready(k.starts_with(&prefix)))
+        .try_collect()
+        .await?;
+    let now = crate::now_us();
+    let (index, lct, events) = (&index, &lct, &events);
+    let mut calls: Vec<CallInProgress> = futures::stream::iter(keys)
+        .map(|key| async move {
+            let Some(call) = key.rsplit('.').next().and_then(subject::parse_uuid_token) else {
+                return Ok::<_, CliError>(None);
+            };
+            let first_seq = index
+                .get(&key)
+                .await?
+                .and_then(|v| std::str::from_utf8(&v).ok()?.parse::<u64>().ok())
+                .unwrap_or(0);
+            let last = events
+                .direct_get_last_for_subject(subject::call_events(call))
+                .await?;
+            let stored_us = u64::try_from(last.time.unix_timestamp_nanos() / 1000).unwrap_or(0);
+            let parties = lct
+                .get(subject::lct_key(args.site, call))
+                .await?
+                .and_then(|b| LctList::decode(&b).ok())
+                .map(|list| list.parties.len());
+            Ok(Some(CallInProgress {
+                call,
+                first_seq,
+                last_seq: last.sequence,
+                last_stored_us: stored_us,
+                idle_s: now.saturating_sub(stored_us) / 1_000_000,
+                parties,
+            }))
+        })
+        .buffer_unordered(PARALLEL)
+        .try_filter_map(|c| futures::future::ready(Ok(c)))
+        .try_collect()
+        .await?;
+    calls.sort_by_key(|c| (c.last_stored_us, c.call));
+    let mut out = std::io::stdout().lock();
+    match g.format {
+        Format::Json => {
+            for c in &calls {
+                writeln!(out, "{}", serde_json::to_string(c)?)?;
+            }
+        }
+        Format::Table => {
+            writeln!(
+                out,
+                "{:<36} {:>10} {:>10} {:>12} {:>7}",
+                "CALL", "FIRST SEQ", "LAST SEQ", "IDLE", "PARTIES"
+            )?;
+            for c in &calls {
+                let parties = c.parties.map_or("-".to_owned(), |n| n.to_string());
+                writeln!(
+                    out,
+                    "{:<36} {:>10} {:>10} {:>12} {:>7}",
+                    c.call,
+                    c.first_seq,
+                    c.last_seq,
+                    idle(c.idle_s),
+                    parties
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `3h07m`, `12m05s`, `9s`.
+fn idle(s: u64) -> String {
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::idle;
+
+    #[test]
+    fn idle_times_read_at_a_glance() {
+        assert_eq!(idle(9), "9s");
+        assert_eq!(idle(725), "12m05s");
+        assert_eq!(idle(3 * 3600 + 7 * 60 + 5), "3h07m");
+    }
+}
