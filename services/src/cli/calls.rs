@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::{CliError, Format, Globals, parse_site};
 use crate::connect;
+use crate::projector::index::{first_seq, indexed_calls};
 
 /// Calls looked up at once.
 const PARALLEL: usize = 16;
@@ -62,25 +63,15 @@ pub async fn calls(g: &Globals, args: CallsArgs) -> Result<(), CliError> {
         .get_stream(subject::EVENTS_STREAM)
         .await
         .map_err(|_| missing(subject::EVENTS_STREAM))?;
-    let prefix = format!("active.{}.", args.site);
-    let keys: Vec<String> = index
-        .keys()
-        .await?
-        .try_filter(|k| futures::future::ready(k.starts_with(&prefix)))
-        .try_collect()
-        .await?;
+    let indexed = indexed_calls(&index, args.site).await?;
     let now = crate::now_us();
     let (index, lct, events) = (&index, &lct, &events);
-    let mut calls: Vec<CallInProgress> = futures::stream::iter(keys)
-        .map(|key| async move {
-            let Some(call) = key.rsplit('.').next().and_then(subject::parse_uuid_token) else {
+    let mut calls: Vec<CallInProgress> = futures::stream::iter(indexed)
+        .map(|(call, key)| async move {
+            let Some(first_seq) = first_seq(index, &key).await? else {
+                // Ended since the listing.
                 return Ok::<_, CliError>(None);
             };
-            let first_seq = index
-                .get(&key)
-                .await?
-                .and_then(|v| std::str::from_utf8(&v).ok()?.parse::<u64>().ok())
-                .unwrap_or(0);
             let last = events
                 .direct_get_last_for_subject(subject::call_events(call))
                 .await?;

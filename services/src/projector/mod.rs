@@ -16,6 +16,7 @@
 //! - **One writer.** A lease ([`crate::lease`]) lets one instance per site project; another
 //!   waits on standby.
 
+pub mod index;
 pub(crate) mod recover;
 mod state;
 #[cfg(test)]
@@ -36,6 +37,7 @@ use ledger_schemas::{Site, SiteOptions, subject};
 use tokio::sync::watch;
 use uuid::Uuid;
 
+pub use index::index_key;
 pub use state::{Effects, Ingested, ListEffect, SiteState};
 
 use crate::lease::{Lease, LeaseError};
@@ -424,11 +426,4 @@ fn report(site: Site, seq: u64, outcome: Ingested) {
             tracing::warn!(%site, seq, reason = e.kind(), "skipped an undecodable event: {e}");
         }
     }
-}
-
-/// The index key of an active call.
-pub fn index_key(site: Site, call: Uuid) -> String {
-    let mut key = format!("active.{site}.");
-    subject::push_uuid(&mut key, call);
-    key
 }

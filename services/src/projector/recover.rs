@@ -7,9 +7,10 @@ use std::time::Duration;
 use async_nats::jetstream::consumer::{DeliverPolicy, ReplayPolicy, push};
 use futures::{StreamExt, TryStreamExt};
 use ledger_replay::read_call;
-use ledger_schemas::{LctList, Message, Site, subject};
+use ledger_schemas::{LctList, Message, Site};
 use uuid::Uuid;
 
+use super::index::{first_seq, indexed_calls};
 use super::{ProjectorError, SiteState, unavailable};
 use crate::Stores;
 
@@ -41,16 +42,18 @@ pub(crate) async fn recover(
     };
     let found = lists.len();
     // With nothing acknowledged, the consumer delivers the whole stream from the start.
-    let keys = if floor == 0 {
+    let indexed = if floor == 0 {
         Vec::new()
     } else {
-        index_keys(stores, site).await?
+        indexed_calls(&stores.projector, site)
+            .await
+            .map_err(unavailable("listing active calls"))?
     };
-    if !keys.is_empty() {
-        tracing::info!(%site, calls = keys.len(), floor, "re-folding the calls in progress");
+    if !indexed.is_empty() {
+        tracing::info!(%site, calls = indexed.len(), floor, "re-folding the calls in progress");
     }
-    let loaded: Vec<_> = futures::stream::iter(keys)
-        .map(|key| load(client, stores, site, key, floor))
+    let loaded: Vec<_> = futures::stream::iter(indexed)
+        .map(|(call, key)| load(client, stores, call, key, floor))
         .buffer_unordered(PARALLEL)
         .try_collect()
         .await?;
@@ -68,19 +71,6 @@ pub(crate) async fn recover(
         state.adopt(lists.into_values());
     }
     Ok(found)
-}
-
-async fn index_keys(stores: &Stores, site: Site) -> Result<Vec<String>, ProjectorError> {
-    let prefix = format!("active.{site}.");
-    stores
-        .projector
-        .keys()
-        .await
-        .map_err(|e| unavailable("listing active calls")(e.into()))?
-        .try_filter(|k| futures::future::ready(k.starts_with(&prefix)))
-        .try_collect()
-        .await
-        .map_err(|e| unavailable("listing active calls")(e.into()))
 }
 
 /// Every list of `site` in KV `LEDGER_LCT`, by call: the last value of each of its keys, read
@@ -142,23 +132,16 @@ type Loaded = (Uuid, u64, Vec<ledger_replay::StoredMessage>);
 async fn load(
     client: &async_nats::Client,
     stores: &Stores,
-    site: Site,
+    call: Uuid,
     key: String,
     floor: u64,
 ) -> Result<Option<Loaded>, ProjectorError> {
-    let Some(call) = key.rsplit('.').next().and_then(subject::parse_uuid_token) else {
-        tracing::warn!(%site, key, "ignoring a malformed index key");
-        return Ok(None);
-    };
-    let value = stores
-        .projector
-        .get(&key)
+    let first = first_seq(&stores.projector, &key)
         .await
-        .map_err(|e| unavailable("reading the index")(e.into()))?;
-    let Some(first_seq) = value.and_then(|v| std::str::from_utf8(&v).ok()?.parse::<u64>().ok())
-    else {
+        .map_err(unavailable("reading the index"))?;
+    let Some(first) = first else {
         return Ok(None);
     };
-    let messages = read_call(client, call, first_seq, Some(floor)).await?;
-    Ok(Some((call, first_seq, messages)))
+    let messages = read_call(client, call, first, Some(floor)).await?;
+    Ok(Some((call, first, messages)))
 }
