@@ -27,13 +27,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::consumer::pull::MessagesErrorKind;
-use async_nats::jetstream::{
-    self,
-    consumer::{AckPolicy, DeliverPolicy, pull},
-    context::ConsumerInfoErrorKind,
-};
 use futures::StreamExt;
-use ledger_schemas::{Site, SiteOptions, subject};
+use ledger_schemas::{Site, SiteOptions};
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -43,6 +38,7 @@ pub use state::{Effects, Ingested, ListEffect, SiteState};
 use crate::lease::{Lease, LeaseError};
 use crate::status::{Role, Status};
 use crate::{Config, Stores};
+use recover::{TakeOver, take_over_consumer};
 use writer::{Writer, Writing};
 
 /// Why a projector stopped leading (it goes back to standby and retries).
@@ -161,70 +157,6 @@ async fn pause(shutdown: &mut watch::Receiver<bool>) -> bool {
         _ = tokio::time::sleep(Duration::from_secs(1)) => *shutdown.borrow(),
         _ = shutdown.changed() => true,
     }
-}
-
-/// Where a leader starts.
-struct TakeOver {
-    consumer: jetstream::consumer::Consumer<pull::Config>,
-    /// The acknowledged floor: every event up to it is handled.
-    floor: u64,
-    /// Whether another instance read this consumer before.
-    again: bool,
-    /// The stream's last sequence now: no earlier instance can have read beyond it.
-    horizon: u64,
-}
-
-/// Positions the site's durable consumer right after its acknowledged floor.
-///
-/// A consumer left by a crashed instance has events delivered to it and not acknowledged. The
-/// server would redeliver those only after the acknowledgement wait, and deliver newer events
-/// first; with acknowledge-all, acknowledging a newer event would then acknowledge the older ones
-/// unhandled. So the leader recreates the consumer at the floor: delivery resumes in stream order
-/// with nothing skipped.
-async fn take_over_consumer(ctx: &SiteContext) -> Result<TakeOver, ProjectorError> {
-    let name = consumer_name(ctx.site);
-    let events = &ctx.stores.events;
-    let (floor, again) = match events.consumer_info(&name).await {
-        Ok(info) => {
-            events
-                .delete_consumer(&name)
-                .await
-                .map_err(|e| unavailable("repositioning the projector's consumer")(e.into()))?;
-            (info.ack_floor.stream_sequence, true)
-        }
-        Err(e) if e.kind() == ConsumerInfoErrorKind::NotFound => (0, false),
-        Err(e) => return Err(unavailable("reading the projector's consumer")(e.into())),
-    };
-    let horizon = events
-        .get_info()
-        .await
-        .map_err(|e| unavailable("reading the event stream's position")(e.into()))?
-        .state
-        .last_sequence;
-    let deliver_policy = match floor {
-        0 => DeliverPolicy::All,
-        floor => DeliverPolicy::ByStartSequence {
-            start_sequence: floor + 1,
-        },
-    };
-    let consumer = events
-        .create_consumer(pull::Config {
-            durable_name: Some(name),
-            filter_subject: subject::EVENTS_SUBJECTS.to_owned(),
-            ack_policy: AckPolicy::All,
-            deliver_policy,
-            max_ack_pending: ctx.config.max_ack_pending,
-            ack_wait: Duration::from_secs(30),
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| unavailable("creating the projector's consumer")(e.into()))?;
-    Ok(TakeOver {
-        consumer,
-        floor,
-        again,
-        horizon,
-    })
 }
 
 /// Projects while holding the lease. Returns `Ok` on shutdown, after the batch in hand.

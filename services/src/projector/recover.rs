@@ -1,23 +1,91 @@
-//! Take-over: re-folding the calls in progress from the index, up to the acknowledged floor, and
-//! reading back the lists the previous leader left in KV.
+//! Take-over: the consumer repositioned at the acknowledged floor, the calls in progress re-folded
+//! from the index up to it, and the lists the previous leader left in KV read back.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::{DeliverPolicy, ReplayPolicy, push};
+use async_nats::jetstream::{
+    self,
+    consumer::{AckPolicy, DeliverPolicy, ReplayPolicy, pull, push},
+    context::ConsumerInfoErrorKind,
+};
 use futures::{StreamExt, TryStreamExt};
 use ledger_replay::read_call;
-use ledger_schemas::{LctList, Message, Site};
+use ledger_schemas::{LctList, Message, Site, subject};
 use uuid::Uuid;
 
 use super::index::{first_seq, indexed_calls};
-use super::{ProjectorError, SiteState, unavailable};
+use super::{ProjectorError, SiteContext, SiteState, consumer_name, unavailable};
 use crate::Stores;
 
 /// Calls re-folded at once.
 const PARALLEL: usize = 16;
 /// How long to wait for the next stored list before calling KV unavailable.
 const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where a leader starts.
+pub(super) struct TakeOver {
+    pub(super) consumer: jetstream::consumer::Consumer<pull::Config>,
+    /// The acknowledged floor: every event up to it is handled.
+    pub(super) floor: u64,
+    /// Whether another instance read this consumer before.
+    pub(super) again: bool,
+    /// The stream's last sequence now: no earlier instance can have read beyond it.
+    pub(super) horizon: u64,
+}
+
+/// Positions the site's durable consumer right after its acknowledged floor.
+///
+/// A consumer left by a crashed instance has events delivered to it and not acknowledged. The
+/// server would redeliver those only after the acknowledgement wait, and deliver newer events
+/// first; with acknowledge-all, acknowledging a newer event would then acknowledge the older ones
+/// unhandled. So the leader recreates the consumer at the floor: delivery resumes in stream order
+/// with nothing skipped.
+pub(super) async fn take_over_consumer(ctx: &SiteContext) -> Result<TakeOver, ProjectorError> {
+    let name = consumer_name(ctx.site);
+    let events = &ctx.stores.events;
+    let (floor, again) = match events.consumer_info(&name).await {
+        Ok(info) => {
+            events
+                .delete_consumer(&name)
+                .await
+                .map_err(|e| unavailable("repositioning the projector's consumer")(e.into()))?;
+            (info.ack_floor.stream_sequence, true)
+        }
+        Err(e) if e.kind() == ConsumerInfoErrorKind::NotFound => (0, false),
+        Err(e) => return Err(unavailable("reading the projector's consumer")(e.into())),
+    };
+    let horizon = events
+        .get_info()
+        .await
+        .map_err(|e| unavailable("reading the event stream's position")(e.into()))?
+        .state
+        .last_sequence;
+    let deliver_policy = match floor {
+        0 => DeliverPolicy::All,
+        floor => DeliverPolicy::ByStartSequence {
+            start_sequence: floor + 1,
+        },
+    };
+    let consumer = events
+        .create_consumer(pull::Config {
+            durable_name: Some(name),
+            filter_subject: subject::EVENTS_SUBJECTS.to_owned(),
+            ack_policy: AckPolicy::All,
+            deliver_policy,
+            max_ack_pending: ctx.config.max_ack_pending,
+            ack_wait: Duration::from_secs(30),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| unavailable("creating the projector's consumer")(e.into()))?;
+    Ok(TakeOver {
+        consumer,
+        floor,
+        again,
+        horizon,
+    })
+}
 
 /// Restores `state` at take-over.
 ///
