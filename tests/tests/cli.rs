@@ -7,12 +7,16 @@ use common::{Ledger, test_config};
 use ledger_test_harness::ledger_binary;
 
 async fn ledger(l: &Ledger, args: &[&str]) -> (i32, Vec<serde_json::Value>, String) {
-    let out = tokio::process::Command::new(ledger_binary().unwrap())
+    let run = tokio::process::Command::new(ledger_binary().unwrap())
         .args(args)
         .args(["--nats", l.url(), "--format", "json"])
         .env("RUST_LOG", "warn")
-        .output()
+        .kill_on_drop(true)
+        .output();
+    // A hang is a failure, not a stuck test run.
+    let out = tokio::time::timeout(std::time::Duration::from_secs(120), run)
         .await
+        .unwrap_or_else(|_| panic!("ledger {args:?} did not finish within 120 s"))
         .unwrap();
     let lines = String::from_utf8_lossy(&out.stdout)
         .lines()
