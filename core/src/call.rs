@@ -182,6 +182,11 @@ impl Call {
         self.parties.iter().find(|p| p.id == id)
     }
 
+    /// Stream sequence of the call's first applied event (its first join); 0 before any.
+    pub fn first_seq(&self) -> u64 {
+        self.parties.first().map_or(0, |p| p.joined.seq)
+    }
+
     /// Stream sequence of the last message read for this call, applied or not. It is the
     /// expected last sequence for the call's optimistic concurrency.
     pub fn last_read(&self) -> u64 {

@@ -5,6 +5,9 @@
 //! - [`View`] is one site's view of a call under its propagation setting, and gives the
 //!   LCTParty list; [`global_lct_parties`] is the view of the whole call.
 //! - [`list_change`] says what a site does with a call's list after a change (put, end, forget).
+//! - [`Fold`] holds many calls folded from the log, with the holder's data beside each, and
+//!   forgets calls that ended long enough ago.
+//! - [`admit`] reads a TDeleteFromConference request and holds it to the contract's bounds.
 //! - [`decide`] validates a TDeleteFromConference against a site's view and the options in
 //!   force, returning the [`Deletion`] to append or the [`Refusal`](ledger_schemas::Refusal).
 //!
@@ -37,12 +40,16 @@
 //! assert_eq!(list.seq, 1);
 //! ```
 
+mod admit;
 mod call;
 mod decide;
+mod fold;
 mod lct;
 mod view;
 
+pub use admit::{Admitted, Inadmissible, admit};
 pub use call::{Call, Change, Departure, Party, Skip, Stamp, evolve};
 pub use decide::{Decision, Deletion, after_conflict, bad_request, decide, unavailable};
+pub use fold::{Fold, FoldCounters, Ingested};
 pub use lct::{ListChange, list_change};
 pub use view::{View, global_lct_parties, lct_party};

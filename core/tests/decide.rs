@@ -5,8 +5,8 @@
 mod fixture;
 
 use fixture::{Given, dn, party, site};
-use ledger_core::{Decision, after_conflict, bad_request, unavailable};
-use ledger_schemas::{DeleteRequest, RefusalCode, Role};
+use ledger_core::{Decision, after_conflict, unavailable};
+use ledger_schemas::{RefusalCode, Role};
 
 /// A three-site conference: customer and agent 7001 at SiteA, agent 7001 at SiteB (same DN,
 /// other site), agent 7003 at SiteC, supervisor 7100 at SiteA monitoring party 2.
@@ -25,10 +25,7 @@ const ALL_ON: &str = "call_info,remote_delete,propagate";
 
 #[test]
 fn bad_request_when_the_request_cannot_be_decoded() {
-    let error = DeleteRequest::decode_raw(b"\x93\x01\x02\x03")
-        .unwrap_err()
-        .error;
-    let refusal = bad_request(&error);
+    let refusal = ledger_core::admit(b"\x93\x01\x02\x03").unwrap_err().refusal;
     assert_eq!(refusal.code, RefusalCode::BadRequest);
     assert_eq!(refusal.code.terr(), 53);
     assert!(

@@ -18,8 +18,11 @@ pub struct AuditRecord {
     pub ts: u64,
     /// The deciding site.
     pub site: Site,
-    /// The request as received (a MessagePack map, kept as it came).
+    /// The request as received (a MessagePack map, kept as it came), with every value past the
+    /// contract's bounds cut to its bound when the request was past them.
     pub request: Value,
+    /// The size of a request that was past the bounds, as received; `None` otherwise.
+    pub request_bytes: Option<u64>,
     /// The reply as sent.
     pub reply: DeleteReply,
     /// Stream sequence of the view the request was checked against.
@@ -60,6 +63,8 @@ struct Wire {
     ts: u64,
     site: Site,
     request: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    request_bytes: Option<u64>,
     reply: DeleteReply,
     view_seq: u64,
     config: ConfigMap,
@@ -77,6 +82,7 @@ impl Message for AuditRecord {
             ts: self.ts,
             site: self.site,
             request: self.request.clone(),
+            request_bytes: self.request_bytes,
             reply: self.reply.clone(),
             view_seq: self.view_seq,
             config: ConfigMap::from(&self.config),
@@ -96,6 +102,7 @@ impl Message for AuditRecord {
             ts: w.ts,
             site: w.site,
             request: w.request,
+            request_bytes: w.request_bytes,
             reply: w.reply,
             view_seq: w.view_seq,
             config,

@@ -216,6 +216,9 @@ fn static_field(field: &str) -> Option<&'static str> {
         "reply",
         "view_seq",
         "config",
+        "key",
+        "old",
+        "new",
     ];
     FIELDS.iter().copied().find(|f| *f == field)
 }

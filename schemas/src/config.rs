@@ -113,7 +113,13 @@ impl SiteOptions {
     pub fn set(&mut self, option: OptionName, value: &[u8]) -> Result<(), InvalidOptionValue> {
         let invalid = |expected| InvalidOptionValue {
             option: option.as_str(),
-            value: String::from_utf8_lossy(value).into_owned(),
+            // Cut: a value of any size may be written to the bucket, and this text is logged.
+            value: match value.get(..crate::bounds::QUOTE_BYTES) {
+                Some(head) if head.len() < value.len() => {
+                    format!("{}…", String::from_utf8_lossy(head))
+                }
+                _ => String::from_utf8_lossy(value).into_owned(),
+            },
             expected,
         };
         match option {

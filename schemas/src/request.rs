@@ -67,21 +67,6 @@ pub struct DeleteRequest {
     pub extensions: BTreeMap<String, String>,
 }
 
-/// A request that could not be decoded, with whatever could be read of it.
-#[derive(Debug, thiserror::Error)]
-#[error("{error}")]
-pub struct BadRequest {
-    /// The request id, when it could be read.
-    pub request: Option<Uuid>,
-    /// The call, when it could be read.
-    pub call: Option<Uuid>,
-    /// The request as received, when it was a MessagePack value at all.
-    pub raw: Option<Value>,
-    /// What was wrong.
-    #[source]
-    pub error: DecodeError,
-}
-
 #[derive(Serialize)]
 struct WireOut<'a> {
     v: u64,
@@ -99,45 +84,104 @@ struct WireOut<'a> {
 
 const NAME: &str = "TDeleteFromConference request";
 
+/// The contract's bounds on a TDeleteFromConference request. A request past any of them is
+/// refused with `bad_request` before anything is appended, and audited with its values cut to
+/// them.
+pub mod bounds {
+    /// The largest request, as encoded.
+    pub const REQUEST_BYTES: usize = 8 * 1024;
+    /// The most entries of `reasons` and of `extensions`.
+    pub const MAP_ENTRIES: usize = 32;
+    /// The longest key of `reasons` and `extensions`, in bytes.
+    pub const KEY_BYTES: usize = 64;
+    /// The longest value of `reasons` and `extensions`, in bytes.
+    pub const VALUE_BYTES: usize = 512;
+    /// The longest `other_dn`, in bytes.
+    pub const OTHER_DN_BYTES: usize = 128;
+    /// The most bytes of an offending value a refusal's message quotes.
+    pub const QUOTE_BYTES: usize = 64;
+    /// How deep a request's MessagePack may nest (a request is two levels deep).
+    pub const DEPTH: usize = 8;
+}
+
+/// Shows `value` for an error message, cut to [`bounds::QUOTE_BYTES`] bytes (`…` marks a cut):
+/// a message never carries a whole oversized value.
+pub fn quote(value: &Value) -> String {
+    let text = match value {
+        Value::String(s) => match s.as_str() {
+            Some(t) => format!("{t:?}"),
+            None => format!("{:?}", String::from_utf8_lossy(s.as_bytes())),
+        },
+        Value::Binary(b) => {
+            let shown: String = b
+                .iter()
+                .take(bounds::QUOTE_BYTES / 2)
+                .map(|x| format!("{x:02x}"))
+                .collect();
+            let more = if b.len() > bounds::QUOTE_BYTES / 2 {
+                "…"
+            } else {
+                ""
+            };
+            return format!("{} bytes of binary 0x{shown}{more}", b.len());
+        }
+        Value::Array(a) => format!("an array of {} items", a.len()),
+        Value::Map(m) => format!("a map of {} entries", m.len()),
+        other => other.to_string(),
+    };
+    cut_text(&text, bounds::QUOTE_BYTES)
+}
+
+/// `text` cut to at most `max` bytes at a character boundary, with `…` when cut.
+fn cut_text(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
 impl DeleteRequest {
-    /// Decodes a request, keeping the raw map (for the audit) and, on failure, whatever ids
-    /// could be read (for the reply and the audit subject).
+    /// Reads a request's MessagePack map, as received: one map, nested at most
+    /// [`bounds::DEPTH`] deep, with nothing after it. Its fields are not checked.
     ///
     /// # Errors
     ///
-    /// [`BadRequest`] when the request breaks the contract.
-    pub fn decode_raw(bytes: &[u8]) -> Result<(Self, Value), Box<BadRequest>> {
-        let undecodable = |reason: String| {
-            Box::new(BadRequest {
-                request: None,
-                call: None,
-                raw: None,
-                error: DecodeError::Malformed {
-                    message: NAME,
-                    reason,
-                },
-            })
+    /// [`DecodeError::Malformed`] when the bytes are not one MessagePack map.
+    pub fn read_value(bytes: &[u8]) -> Result<Value, DecodeError> {
+        let malformed = |reason: String| DecodeError::Malformed {
+            message: NAME,
+            reason,
         };
         let mut rest = bytes;
-        let raw = rmpv::decode::read_value(&mut rest).map_err(|e| undecodable(e.to_string()))?;
+        let raw = rmpv::decode::read_value_with_max_depth(&mut rest, bounds::DEPTH)
+            .map_err(|e| malformed(e.to_string()))?;
         if !raw.is_map() {
-            return Err(undecodable(format!("expected a map, found {raw}")));
+            return Err(malformed(format!("expected a map, found {}", quote(&raw))));
         }
         if !rest.is_empty() {
-            return Err(undecodable(format!("{} bytes after the map", rest.len())));
+            return Err(malformed(format!("{} bytes after the map", rest.len())));
         }
-        let fields = Fields::new(&raw);
-        let request = fields.uuid("request").ok();
-        let call = fields.uuid("call").ok();
-        match fields.request() {
-            Ok(req) => Ok((req, raw)),
-            Err(error) => Err(Box::new(BadRequest {
-                request,
-                call,
-                raw: Some(raw),
-                error,
-            })),
-        }
+        Ok(raw)
+    }
+
+    /// The request id and the call of a request's map, where they can be read (to answer and
+    /// audit a request that is refused).
+    pub fn ids(raw: &Value) -> (Option<Uuid>, Option<Uuid>) {
+        let fields = Fields::new(raw);
+        (fields.uuid("request").ok(), fields.uuid("call").ok())
+    }
+
+    /// Reads the request's fields from its map.
+    ///
+    /// # Errors
+    ///
+    /// [`DecodeError`] naming the field that breaks the contract; values are quoted cut.
+    pub fn from_value(raw: &Value) -> Result<Self, DecodeError> {
+        Fields::new(raw).request()
     }
 }
 
@@ -186,7 +230,7 @@ impl<'a> Fields<'a> {
                 .ok_or_else(|| Self::invalid(field, "not a lowercase hyphenated UUID")),
             other => Err(Self::invalid(
                 field,
-                format!("expected a UUID, found {other}"),
+                format!("expected a UUID, found {}", quote(other)),
             )),
         }
     }
@@ -198,7 +242,7 @@ impl<'a> Fields<'a> {
                 .ok_or_else(|| Self::invalid(field, "not valid UTF-8")),
             other => Err(Self::invalid(
                 field,
-                format!("expected text, found {other}"),
+                format!("expected text, found {}", quote(other)),
             )),
         }
     }
@@ -225,7 +269,7 @@ impl<'a> Fields<'a> {
             other => {
                 return Err(Self::invalid(
                     "v",
-                    format!("expected an integer, found {other}"),
+                    format!("expected an integer, found {}", quote(other)),
                 ));
             }
         };
@@ -265,7 +309,7 @@ impl Message for DeleteRequest {
     }
 
     fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        Self::decode_raw(bytes).map(|(r, _)| r).map_err(|b| b.error)
+        Self::from_value(&Self::read_value(bytes)?)
     }
 }
 

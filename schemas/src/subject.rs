@@ -108,6 +108,14 @@ pub fn audit(site: Site, call: Uuid) -> String {
     s
 }
 
+/// The last token of [`audit_options`]: it tells option changes from decisions about a call.
+pub const OPTIONS_TOKEN: &str = "options";
+
+/// `ledger.audit.<site>.options`: where a site's option changes are recorded.
+pub fn audit_options(site: Site) -> String {
+    format!("ledger.audit.{site}.{OPTIONS_TOKEN}")
+}
+
 /// The parts of an event subject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EventSubject {

@@ -89,7 +89,7 @@ proptest! {
         let _ = PartyEvent::decode(&bytes);
         let _ = LctList::decode(&bytes);
         let _ = DeleteReply::decode(&bytes);
-        let _ = DeleteRequest::decode_raw(&bytes);
+        let _ = DeleteRequest::decode(&bytes);
     }
 
     #[test]
@@ -170,11 +170,13 @@ fn request_errors_keep_what_could_be_read() {
         rmpv::encode::write_value(&mut b, &rmpv::Value::Map(m.clone())).unwrap();
         b
     };
-    let bad = DeleteRequest::decode_raw(&encode(&map)).unwrap_err();
-    assert_eq!(bad.request, Some(Uuid::from_u128(7)));
-    assert_eq!(bad.call, Some(Uuid::from_u128(8)));
+    let raw = DeleteRequest::read_value(&encode(&map)).unwrap();
+    assert_eq!(
+        DeleteRequest::ids(&raw),
+        (Some(Uuid::from_u128(7)), Some(Uuid::from_u128(8)))
+    );
     assert!(matches!(
-        bad.error,
+        DeleteRequest::from_value(&raw).unwrap_err(),
         DecodeError::MissingField {
             field: "other_dn",
             ..
@@ -182,19 +184,17 @@ fn request_errors_keep_what_could_be_read() {
     ));
     map.push(("other_dn".into(), "7002".into()));
     map[0].1 = 3.into();
-    let bad = DeleteRequest::decode_raw(&encode(&map)).unwrap_err();
     assert!(matches!(
-        bad.error,
+        DeleteRequest::decode(&encode(&map)).unwrap_err(),
         DecodeError::UnsupportedVersion { found: 3, .. }
     ));
     map[0].1 = 1.into();
     map.push(("x-unknown".into(), "ignored".into()));
-    let (req, _) = DeleteRequest::decode_raw(&encode(&map)).unwrap();
+    let req = DeleteRequest::decode(&encode(&map)).unwrap();
     assert_eq!(req.this_dn, Dn::new("7001").unwrap());
     for undecodable in [&b""[..], b"\xc1", b"\x93\x01\x02\x03", b"\x80\x00"] {
-        let bad = DeleteRequest::decode_raw(undecodable).unwrap_err();
         assert!(
-            bad.request.is_none() && bad.raw.is_none(),
+            DeleteRequest::read_value(undecodable).is_err(),
             "{undecodable:?}"
         );
     }

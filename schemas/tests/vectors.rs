@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 use ledger_schemas::{
     Accepted, AuditRecord, DecodeError, DeleteReply, DeleteRequest, DeletedBy, Dn, EventBody,
-    Joined, LctList, LctParty, LctSupervisor, Message, MonitorMode, PartyEvent, Refusal,
-    RefusalCode, Role, Site, SiteOptions, Target,
+    Joined, LctList, LctParty, LctSupervisor, Message, MonitorMode, OptionChanged, OptionName,
+    PartyEvent, Refusal, RefusalCode, Role, Site, SiteOptions, Target,
 };
 use rmpv::Value;
 use uuid::Uuid;
@@ -332,6 +332,7 @@ fn vectors() -> Vec<Vector> {
                 ts: TS + 100,
                 site: site("SiteA"),
                 request: request_value,
+                request_bytes: None,
                 reply: accepted,
                 view_seq: 41,
                 config: SiteOptions {
@@ -339,6 +340,61 @@ fn vectors() -> Vec<Vector> {
                     remote_delete: true,
                     ..SiteOptions::default()
                 },
+            },
+        ),
+        canonical(
+            "audit_record_past_bounds.msgpack",
+            "The audit record of a request past the bounds (a 300-byte other_dn, 412 bytes in all): refused with bad_request before anything was appended; the request is kept with other_dn cut to its bound of 128 bytes, and `request_bytes` gives the size received.",
+            AuditRecord {
+                id: id(0x81),
+                ts: TS + 101,
+                site: site("SiteA"),
+                request: map(vec![
+                    ("v", 1.into()),
+                    ("request", bin(id(0x7b))),
+                    ("call", bin(id(CALL))),
+                    ("this_dn", "7001".into()),
+                    ("other_dn", "9".repeat(128).into()),
+                ]),
+                request_bytes: Some(412),
+                reply: DeleteReply {
+                    request: Some(id(0x7b)),
+                    outcome: Err(Refusal::new(
+                        RefusalCode::BadRequest,
+                        format!(
+                            "other_dn is 300 bytes; at most 128 are allowed: \"{}…",
+                            "9".repeat(63)
+                        ),
+                    )),
+                },
+                view_seq: 0,
+                config: SiteOptions::default(),
+            },
+        ),
+        canonical(
+            "option_changed.msgpack",
+            "SiteA's sip-remote-del-from-conf changed from unset to `true`, recorded by SiteA's leading projector on ledger.audit.SiteA.options. `refused` is omitted when false.",
+            OptionChanged {
+                id: id(0x90),
+                ts: TS + 200,
+                site: site("SiteA"),
+                option: OptionName::SipRemoteDelFromConf,
+                old: None,
+                new: Some("true".into()),
+                refused: false,
+            },
+        ),
+        canonical(
+            "option_changed_refused.msgpack",
+            "An invalid value (`maybe`) written for SiteA's sip-enable-call-info: recorded with `refused: true`; `true` stays in force.",
+            OptionChanged {
+                id: id(0x91),
+                ts: TS + 201,
+                site: site("SiteA"),
+                option: OptionName::SipEnableCallInfo,
+                old: Some("true".into()),
+                new: Some("maybe".into()),
+                refused: true,
             },
         ),
         raw(

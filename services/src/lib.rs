@@ -3,8 +3,13 @@
 //! - [`connect`] connects and refuses servers older than 2.11.
 //! - [`provision`] creates the contract's streams and buckets when absent.
 //! - [`Publisher`] publishes party events for producers.
-//! - [`projector`] keeps a site's LCTParty lists; [`watch_options`] keeps its options current;
-//!   [`lease`] makes one instance per site project.
+//! - [`site`] is a site's state between processes (floor, index of calls in progress) and how
+//!   a process re-folds its calls from it; the projector and the command service use it as
+//!   peers, and neither uses the other.
+//! - [`projector`] keeps a site's LCTParty lists and records its option changes; [`lease`]
+//!   makes one instance per site lead, decided by the server; [`fence`] makes every write a
+//!   replaced leader could still attempt conditional.
+//! - [`watch_options`] keeps a site's options current for the command service.
 //! - [`command`] serves TDeleteFromConference with optimistic concurrency and the audit.
 //! - [`serve`] runs the services of several sites until a shutdown signal.
 //! - [`bench`] measures the projector against a raw async-nats consumer.
@@ -16,12 +21,14 @@ mod clock;
 pub mod command;
 mod config;
 mod connect;
+pub mod fence;
 pub mod lease;
 mod options;
 pub mod projector;
 mod provision;
 mod publish;
 mod serve;
+pub mod site;
 mod status;
 
 pub use clock::now_us;

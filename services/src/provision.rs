@@ -17,6 +17,13 @@ pub struct StoreConfig {
     pub replicas: usize,
     /// Age limit of the event and audit streams; zero means none. Default none.
     pub max_age: Duration,
+    /// How long the marker of a deleted key stays in `LEDGER_LCT` and `LEDGER_PROJECTOR` (an
+    /// ended call's list, a removed index entry, an expired lease) before the server removes
+    /// it, in whole seconds. While the marker exists, a late write from a replaced projector is
+    /// refused; after it, a key that projector had never seen would accept it. Default one hour,
+    /// far longer than a replaced projector can go on writing (see the README's "Two projectors
+    /// of one site"); one marker per call ended is kept that long.
+    pub marker_ttl: Duration,
 }
 
 impl Default for StoreConfig {
@@ -24,6 +31,7 @@ impl Default for StoreConfig {
         Self {
             replicas: 1,
             max_age: Duration::ZERO,
+            marker_ttl: Duration::from_secs(3600),
         }
     }
 }
@@ -66,6 +74,31 @@ pub struct Stores {
     /// `LEDGER_PROJECTOR`: internal to the services (projector leases and the index of calls in
     /// progress), not part of the wire contract.
     pub projector: kv::Store,
+}
+
+impl Stores {
+    /// The streams and buckets as they exist, without creating or changing any (for readers).
+    ///
+    /// # Errors
+    ///
+    /// [`ProvisionError::Unavailable`] when one is missing or JetStream cannot be reached.
+    pub async fn open(js: &Context) -> Result<Self, ProvisionError> {
+        let stream = |name: &'static str| async move {
+            js.get_stream(name).await.map_err(|e| unavailable(name, e))
+        };
+        let bucket = |name: &'static str| async move {
+            js.get_key_value(name)
+                .await
+                .map_err(|e| unavailable(name, e))
+        };
+        Ok(Self {
+            events: stream(subject::EVENTS_STREAM).await?,
+            audit: stream(subject::AUDIT_STREAM).await?,
+            lct: bucket(subject::LCT_BUCKET).await?,
+            config: bucket(subject::CONFIG_BUCKET).await?,
+            projector: bucket(PROJECTOR_BUCKET).await?,
+        })
+    }
 }
 
 /// The internal bucket of projector leases and active-call indexes.
@@ -117,9 +150,13 @@ pub async fn provision(js: &Context, store: &StoreConfig) -> Result<Stores, Prov
         ledger_stream_config(subject::AUDIT_STREAM, subject::AUDIT_SUBJECTS, store),
     )
     .await?;
+    // Deleted lists leave markers that expire (per-message TTL), and nothing else expires there.
     let lct = ensure_kv(js, kv_config(subject::LCT_BUCKET, 1, store)).await?;
+    ensure_ttl(js, subject::LCT_BUCKET, None).await?;
     let config = ensure_kv(js, kv_config(subject::CONFIG_BUCKET, 16, store)).await?;
+    // The projector lease expires by the server's clock and leaves a marker a standby sees.
     let projector = ensure_kv(js, kv_config(PROJECTOR_BUCKET, 1, store)).await?;
+    ensure_ttl(js, PROJECTOR_BUCKET, Some(store.marker_ttl)).await?;
     Ok(Stores {
         events,
         audit,
@@ -127,6 +164,40 @@ pub async fn provision(js: &Context, store: &StoreConfig) -> Result<Stores, Prov
         config,
         projector,
     })
+}
+
+/// Turns on per-message time-to-live on a bucket's stream (nats-server 2.11+; it cannot be
+/// turned off again), and with `markers`, the markers the server leaves when a message expires,
+/// kept that long. Done on buckets created by earlier versions too.
+async fn ensure_ttl(
+    js: &Context,
+    bucket: &str,
+    markers: Option<Duration>,
+) -> Result<(), ProvisionError> {
+    let name = format!("KV_{bucket}");
+    let mut stream = js
+        .get_stream(&name)
+        .await
+        .map_err(|e| unavailable(bucket, e))?;
+    let mut config = stream
+        .info()
+        .await
+        .map_err(|e| unavailable(bucket, e))?
+        .config
+        .clone();
+    let markers = markers.map(crate::config::whole_seconds);
+    if config.allow_message_ttl && (markers.is_none() || config.subject_delete_marker_ttl.is_some())
+    {
+        return Ok(());
+    }
+    config.allow_message_ttl = true;
+    if markers.is_some() {
+        config.subject_delete_marker_ttl = markers;
+    }
+    js.update_stream(&config)
+        .await
+        .map_err(|e| unavailable(bucket, e))?;
+    Ok(())
 }
 
 fn unavailable(name: &str, source: impl Into<async_nats::Error>) -> ProvisionError {

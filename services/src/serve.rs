@@ -62,7 +62,11 @@ pub async fn serve(
             watch_options(stores.config.clone(), site, stop_rx.clone()).await?;
         let status = Arc::new(Mutex::new(Status {
             site: site.to_string(),
-            role: Role::Standby,
+            role: if config.projector {
+                Role::Standby
+            } else {
+                Role::Commands
+            },
             instance: String::new(),
             counters: Counters::default(),
         }));
@@ -96,6 +100,7 @@ pub async fn serve(
         }
         let ctx = SiteContext {
             client: client.clone(),
+            js: js.clone(),
             stores: stores.clone(),
             site,
             config: config.clone(),

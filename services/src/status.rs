@@ -30,6 +30,13 @@ pub struct Counters {
     /// site's lists are current as of this event. Trails `last_seq` while writes are in flight.
     #[serde(default)]
     pub written_seq: u64,
+    /// Fenced writes refused because another instance had written the key since: a replaced
+    /// leader's late writes, seen by its successor, or this instance's own after it was replaced.
+    #[serde(default)]
+    pub writes_refused: u64,
+    /// Option changes this leader put on the audit record.
+    #[serde(default)]
+    pub options_recorded: u64,
 }
 
 impl Counters {
@@ -49,6 +56,8 @@ pub enum Role {
     Standby,
     /// Shutting down.
     Stopping,
+    /// The process serves only the site's commands (no projector).
+    Commands,
 }
 
 /// A site's role and counters, as `ledger.status.<site>` answers (JSON).
@@ -56,7 +65,8 @@ pub enum Role {
 pub struct Status {
     /// The site.
     pub site: String,
-    /// `leader` (projecting), `standby` (waiting for the lease) or `stopping`.
+    /// `leader` (projecting), `standby` (waiting for the lease), `stopping`, or `commands` (a
+    /// process serving only the site's commands).
     pub role: Role,
     /// This instance's id (the lease holder's id when leader).
     pub instance: String,

@@ -1,11 +1,11 @@
-//! The projector's catch-up rate over a stream, next to a raw async-nats pull consumer reading
-//! the same stream in the same run.
+//! The projector's catch-up rate over a stream, next to a raw async-nats ordered consumer
+//! reading the same stream in the same run.
 
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{
     self,
-    consumer::{AckPolicy, DeliverPolicy, pull},
+    consumer::{DeliverPolicy, pull},
 };
 use futures::StreamExt;
 use ledger_schemas::{
@@ -185,7 +185,7 @@ pub async fn catch_up(
             "catch-up round"
         );
     }
-    let raw = rate("raw async-nats pull consumer", events, raw);
+    let raw = rate("raw async-nats ordered consumer", events, raw);
     let projector = rate(
         "projector (call info on, propagation on)",
         events,
@@ -214,52 +214,39 @@ fn rate(reader: &'static str, events: u64, seconds: Vec<f64>) -> Rate {
     }
 }
 
-/// A pull consumer reading the whole stream with the projector's batching and acknowledgement
-/// (acknowledge-all, the last message of each batch), doing nothing with the messages.
+/// An ordered pull consumer reading the whole stream as the projector does (no
+/// acknowledgements, batches of what has arrived up to the projector's batch size), doing
+/// nothing with the messages.
 async fn raw_read(
     stores: &Stores,
     events: u64,
     bench: &CatchUp,
-    round: usize,
+    _round: usize,
 ) -> Result<f64, BenchError> {
-    let name = format!("bench-raw-{}-{round}", Uuid::now_v7().simple());
     let consumer = stores
         .events
-        .create_consumer(pull::Config {
-            durable_name: Some(name.clone()),
+        .create_consumer(pull::OrderedConfig {
             filter_subject: subject::EVENTS_SUBJECTS.to_owned(),
-            ack_policy: AckPolicy::All,
             deliver_policy: DeliverPolicy::All,
-            max_ack_pending: bench.config.max_ack_pending,
             ..Default::default()
         })
         .await?;
     let bar = bar(bench.progress, events, "raw read");
     let start = Instant::now();
-    let mut chunks = consumer
-        .stream()
-        .max_messages_per_batch(bench.config.batch)
-        .messages()
-        .await?
-        .ready_chunks(bench.config.batch);
+    let mut chunks = consumer.messages().await?.ready_chunks(bench.config.batch);
     let mut read = 0;
     while read < events {
         let Some(chunk) = chunks.next().await else {
             break;
         };
-        let mut last = None;
         for m in chunk {
+            m?;
             read += 1;
-            last = Some(m?);
-        }
-        if let Some(m) = last {
-            m.double_ack().await?;
         }
         bar.set_position(read);
     }
     let elapsed = start.elapsed().as_secs_f64();
     bar.finish_and_clear();
-    stores.events.delete_consumer(&name).await?;
     Ok(elapsed)
 }
 
@@ -312,9 +299,5 @@ async fn project(
     let elapsed = start.elapsed().as_secs_f64();
     bar.finish_and_clear();
     serving.stop().await?;
-    stores
-        .events
-        .delete_consumer(&crate::projector::consumer_name(site))
-        .await?;
     Ok((elapsed, written))
 }

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{CliError, Format, Globals, parse_site};
 use crate::connect;
-use crate::projector::index::{first_seq, indexed_calls};
+use crate::site::indexed;
 
 /// Calls looked up at once.
 const PARALLEL: usize = 16;
@@ -48,30 +48,18 @@ pub struct CallInProgress {
 /// When NATS cannot be reached or the streams and buckets do not exist yet.
 pub async fn calls(g: &Globals, args: CallsArgs) -> Result<(), CliError> {
     let client = connect(&g.nats, "ledger-calls").await?;
-    let js = jetstream::new(client);
+    let js = jetstream::new(client.clone());
     let missing =
         |what: &str| format!("{what} not found: run `ledger serve` or `ledger provision`");
-    let index = js
-        .get_key_value(crate::PROJECTOR_BUCKET)
+    let stores = crate::Stores::open(&js)
         .await
-        .map_err(|_| missing(crate::PROJECTOR_BUCKET))?;
-    let lct = js
-        .get_key_value(subject::LCT_BUCKET)
-        .await
-        .map_err(|_| missing(subject::LCT_BUCKET))?;
-    let events = js
-        .get_stream(subject::EVENTS_STREAM)
-        .await
-        .map_err(|_| missing(subject::EVENTS_STREAM))?;
-    let indexed = indexed_calls(&index, args.site).await?;
+        .map_err(|_| missing("the ledger's streams and buckets"))?;
+    let indexed = indexed(&client, &stores, args.site).await?;
     let now = crate::now_us();
-    let (index, lct, events) = (&index, &lct, &events);
+    let (lct, events) = (&stores.lct, &stores.events);
     let mut calls: Vec<CallInProgress> = futures::stream::iter(indexed)
-        .map(|(call, key)| async move {
-            let Some(first_seq) = first_seq(index, &key).await? else {
-                // Ended since the listing.
-                return Ok::<_, CliError>(None);
-            };
+        .map(|entry| async move {
+            let (call, first_seq) = (entry.call, entry.first_seq);
             let last = events
                 .direct_get_last_for_subject(subject::call_events(call))
                 .await?;
@@ -81,7 +69,7 @@ pub async fn calls(g: &Globals, args: CallsArgs) -> Result<(), CliError> {
                 .await?
                 .and_then(|b| LctList::decode(&b).ok())
                 .map(|list| list.parties.len());
-            Ok(Some(CallInProgress {
+            Ok::<_, CliError>(Some(CallInProgress {
                 call,
                 first_seq,
                 last_seq: last.sequence,

@@ -1,12 +1,10 @@
 //! Appending a decided `party_deleted` with per-call optimistic concurrency, and the audit.
 
-use async_nats::jetstream::{
-    self,
-    context::{PublishError, PublishErrorKind},
-    message::PublishMessage,
-};
+use async_nats::jetstream::{self, context::PublishError, message::PublishMessage};
 use bytes::Bytes;
 use ledger_schemas::{AuditRecord, Message, PartyEvent, subject};
+
+use crate::fence::is_wrong_last_sequence;
 
 /// How an append ended.
 #[derive(Debug)]
@@ -18,20 +16,6 @@ pub(super) enum Appended {
     Duplicate(u64),
     /// The call changed since the expected sequence: bring the view up to date and decide again.
     Conflict,
-}
-
-/// Whether a publish error is the optimistic-concurrency refusal: 10071, or 10164 on
-/// replicated streams (which async-nats reports as `Other`).
-fn is_conflict(err: &PublishError) -> bool {
-    if err.kind() == PublishErrorKind::WrongLastSequence {
-        return true;
-    }
-    std::error::Error::source(err)
-        .and_then(|s| s.downcast_ref::<jetstream::Error>())
-        .is_some_and(|e| {
-            e.error_code() == jetstream::ErrorCode::STREAM_WRONG_LAST_SEQUENCE
-                || e.error_code() == jetstream::ErrorCode::STREAM_WRONG_LAST_SEQUENCE_CONSTANT
-        })
 }
 
 /// Publishes `event` (encoded as `payload`) with `Nats-Msg-Id` = the request id, and the
@@ -62,7 +46,7 @@ pub(super) async fn append(
     match ack {
         Ok(ack) if ack.duplicate => Ok(Appended::Duplicate(ack.sequence)),
         Ok(ack) => Ok(Appended::Stored(ack.sequence)),
-        Err(e) if is_conflict(&e) => Ok(Appended::Conflict),
+        Err(e) if is_wrong_last_sequence(&e) => Ok(Appended::Conflict),
         Err(e) => Err(e),
     }
 }

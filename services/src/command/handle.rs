@@ -1,36 +1,40 @@
 //! One TDeleteFromConference request: decode, decide against the view, append, audit, reply.
 
 use bytes::Bytes;
-use ledger_core::{Call, Decision, View, after_conflict, bad_request, decide, unavailable};
+use ledger_core::{Admitted, Call, Decision, View, admit, after_conflict, decide, unavailable};
 use ledger_replay::{read_call, read_filtered};
 use ledger_schemas::{
     Accepted, AuditRecord, DeleteReply, DeleteRequest, Message, PartyEvent, Refusal, RefusalCode,
-    SiteOptions, subject,
+    Site, SiteOptions, subject,
 };
 use uuid::Uuid;
 
-use super::CommandContext;
 use super::append::{Appended, append, audit};
+use super::{Calls, CommandContext};
 use crate::clock::now_us;
-use crate::projector::SiteState;
 
 /// Handles one request and returns the encoded reply. Every reply to a request that names a call
 /// is recorded in the audit before it is returned.
-pub(super) async fn handle(ctx: &CommandContext, state: &mut SiteState, payload: &[u8]) -> Bytes {
+pub(super) async fn handle(ctx: &CommandContext, calls: &mut Calls, payload: &[u8]) -> Bytes {
     let options = *ctx.options.borrow();
     let site = ctx.site;
     let mut view_seq = 0;
-    let (mut reply, audited) = match DeleteRequest::decode_raw(payload) {
+    let (mut reply, audited) = match admit(payload) {
         Err(bad) => {
-            tracing::debug!(%site, error = %bad.error, "refused an undecodable request");
+            tracing::debug!(%site, error = %bad.refusal.message, "refused a malformed request");
             let reply = DeleteReply {
                 request: bad.request,
-                outcome: Err(bad_request(&bad.error)),
+                outcome: Err(bad.refusal),
             };
-            (reply, bad.call.zip(bad.raw))
+            (
+                reply,
+                bad.call
+                    .zip(bad.audited)
+                    .map(|(c, r)| (c, r, bad.request_bytes)),
+            )
         }
-        Ok((request, raw)) => {
-            let (outcome, seq) = decide_and_append(ctx, state, &request, &options).await;
+        Ok(Admitted { request, raw }) => {
+            let (outcome, seq) = decide_and_append(ctx, calls, &request, &options).await;
             view_seq = seq;
             match &outcome {
                 Ok(a) => {
@@ -44,15 +48,16 @@ pub(super) async fn handle(ctx: &CommandContext, state: &mut SiteState, payload:
                 request: Some(request.request),
                 outcome,
             };
-            (reply, Some((request.call, raw)))
+            (reply, Some((request.call, raw, None)))
         }
     };
-    if let Some((call, raw)) = audited {
+    if let Some((call, raw, request_bytes)) = audited {
         let record = AuditRecord {
             id: Uuid::now_v7(),
             ts: now_us(),
             site,
             request: raw,
+            request_bytes,
             reply: reply.clone(),
             view_seq,
             config: options,
@@ -76,10 +81,10 @@ fn may_be_stale(code: RefusalCode) -> bool {
 }
 
 /// The stream sequence of the site's view of `call`: the last event applied to it.
-fn view_seq(state: &SiteState, call: Uuid, options: &SiteOptions) -> u64 {
-    state
+fn view_seq(calls: &Calls, site: Site, call: Uuid, options: &SiteOptions) -> u64 {
+    calls
         .call(call)
-        .and_then(|c| View::new(c, state.site(), options.propagates()).last_applied())
+        .and_then(|c| View::new(c, site, options.propagates()).last_applied())
         .map_or(0, |s| s.seq)
 }
 
@@ -87,12 +92,12 @@ fn view_seq(state: &SiteState, call: Uuid, options: &SiteOptions) -> u64 {
 /// decision was checked against.
 async fn decide_and_append(
     ctx: &CommandContext,
-    state: &mut SiteState,
+    calls: &mut Calls,
     request: &DeleteRequest,
     options: &SiteOptions,
 ) -> (Result<Accepted, Refusal>, u64) {
     let mut checked_at = 0;
-    let outcome = attempt_delete(ctx, state, request, options, &mut checked_at).await;
+    let outcome = attempt_delete(ctx, calls, request, options, &mut checked_at).await;
     (outcome, checked_at)
 }
 
@@ -100,7 +105,7 @@ async fn decide_and_append(
 /// and decides again, a bounded number of times.
 async fn attempt_delete(
     ctx: &CommandContext,
-    state: &mut SiteState,
+    calls: &mut Calls,
     request: &DeleteRequest,
     options: &SiteOptions,
     checked_at: &mut u64,
@@ -109,19 +114,19 @@ async fn attempt_delete(
     let mut caught_up = false;
     let mut attempt = 0;
     loop {
-        *checked_at = view_seq(state, request.call, options);
-        match decide(request, state.call(request.call), site, options) {
+        *checked_at = view_seq(calls, site, request.call, options);
+        match decide(request, calls.call(request.call), site, options) {
             Err(refusal) if !caught_up && may_be_stale(refusal.code) => {
-                catch_up(ctx, state, request.call, options).await?;
+                catch_up(ctx, calls, request.call).await?;
                 caught_up = true;
             }
             Err(refusal) => return Err(refusal),
             Ok(Decision::AlreadyDone { seq, event }) => {
-                return Ok(accepted(state, request, options, seq, event));
+                return Ok(accepted(calls, site, request, options, seq, event));
             }
             Ok(Decision::Delete(deletion)) => {
                 attempt += 1;
-                let expected = state.call(request.call).map_or(0, Call::last_read);
+                let expected = calls.call(request.call).map_or(0, Call::last_read);
                 let event = deletion.into_event(Uuid::now_v7(), now_us(), site);
                 let payload = Bytes::from(event.encode());
                 let appended = append(&ctx.js, &event, payload.clone(), request.request, expected)
@@ -132,18 +137,18 @@ async fn attempt_delete(
                     })?;
                 match appended {
                     Appended::Stored(seq) => {
-                        state.ingest(seq, &event.subject(), &payload, options);
-                        return Ok(accepted(state, request, options, seq, event.id));
+                        calls.ingest(seq, &event.subject(), &payload);
+                        return Ok(accepted(calls, site, request, options, seq, event.id));
                     }
                     Appended::Duplicate(seq) => {
-                        let id = stored_event(ctx, state, request, options, seq).await?;
-                        return Ok(accepted(state, request, options, seq, id));
+                        let id = stored_event(ctx, calls, request, seq).await?;
+                        return Ok(accepted(calls, site, request, options, seq, id));
                     }
                     Appended::Conflict => {
                         if let Some(refusal) = after_conflict(attempt, ctx.config.max_attempts) {
                             return Err(refusal);
                         }
-                        catch_up(ctx, state, request.call, options).await?;
+                        catch_up(ctx, calls, request.call).await?;
                         caught_up = true;
                     }
                 }
@@ -153,15 +158,16 @@ async fn attempt_delete(
 }
 
 fn accepted(
-    state: &SiteState,
+    calls: &Calls,
+    site: Site,
     request: &DeleteRequest,
     options: &SiteOptions,
     seq: u64,
     event: Uuid,
 ) -> Accepted {
-    let parties = state
+    let parties = calls
         .call(request.call)
-        .map(|c| View::new(c, state.site(), options.propagates()).lct_parties())
+        .map(|c| View::new(c, site, options.propagates()).lct_parties())
         .unwrap_or_default();
     Accepted {
         seq,
@@ -171,13 +177,8 @@ fn accepted(
 }
 
 /// Folds the call's events that the view has not read yet, straight from the stream.
-async fn catch_up(
-    ctx: &CommandContext,
-    state: &mut SiteState,
-    call: Uuid,
-    options: &SiteOptions,
-) -> Result<(), Refusal> {
-    let from = state.call(call).map_or(1, |c| c.last_read() + 1);
+async fn catch_up(ctx: &CommandContext, calls: &mut Calls, call: Uuid) -> Result<(), Refusal> {
+    let from = calls.call(call).map_or(1, |c| c.last_read() + 1);
     let messages = read_call(&ctx.client, call, from, None)
         .await
         .map_err(|e| {
@@ -185,7 +186,7 @@ async fn catch_up(
             unavailable()
         })?;
     for m in messages {
-        state.ingest(m.seq, &m.subject, &m.payload, options);
+        calls.ingest(m.seq, &m.subject, &m.payload);
     }
     Ok(())
 }
@@ -193,9 +194,8 @@ async fn catch_up(
 /// The id of the event a resent request stored the first time, read at its sequence.
 async fn stored_event(
     ctx: &CommandContext,
-    state: &mut SiteState,
+    calls: &mut Calls,
     request: &DeleteRequest,
-    options: &SiteOptions,
     seq: u64,
 ) -> Result<Uuid, Refusal> {
     let filter = subject::call_events(request.call);
@@ -209,7 +209,7 @@ async fn stored_event(
         tracing::error!(site = %ctx.site, seq, "the server named a stored event that cannot be read");
         return Err(unavailable());
     };
-    state.ingest(m.seq, &m.subject, &m.payload, options);
+    calls.ingest(m.seq, &m.subject, &m.payload);
     PartyEvent::decode_on(&m.subject, &m.payload)
         .map(|e| e.id)
         .map_err(|e| {

@@ -2,9 +2,9 @@
 //! on `ledger.cmd.<site>.delete_from_conference` in the micro services' shared queue group, so
 //! several instances share the load.
 //!
-//! Each instance keeps its own view of the site in memory: at start it re-folds the calls in
-//! progress from the projector's index up to the projector's acknowledged floor (where that index
-//! is exact), then follows `ledger.ev.>` with an ordered consumer from the floor on. A request is
+//! Each instance keeps its own fold of the site's calls in memory: at start it re-folds the calls
+//! in progress from the site's index up to the site's floor ([`crate::site`], where that index is
+//! exact), then follows `ledger.ev.>` with an ordered consumer from the floor on. A request is
 //! decided against that view and the options in force; no request scans the stream. When the view
 //! lags, the append's optimistic-concurrency check refuses it, and the service reads the call's
 //! newer events, folds them and decides again.
@@ -18,14 +18,14 @@ use std::time::Duration;
 use async_nats::jetstream::{
     self,
     consumer::{DeliverPolicy, pull},
-    context::ConsumerInfoErrorKind,
 };
 use async_nats::service::ServiceExt;
 use futures::{FutureExt, StreamExt};
+use ledger_core::Fold;
 use ledger_schemas::{Site, SiteOptions, subject};
 use tokio::sync::watch;
 
-use crate::projector::{ProjectorError, SiteState, consumer_name, recover::recover};
+use crate::site::{SiteError, read_floor, recover};
 use crate::{Config, Stores};
 
 /// What a site's command service needs.
@@ -48,9 +48,9 @@ pub struct CommandContext {
 /// Why a command service stopped serving (it starts again after a pause).
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
-    /// The view could not be built.
+    /// The site's calls could not be re-folded.
     #[error(transparent)]
-    View(#[from] ProjectorError),
+    View(#[from] SiteError),
     /// NATS failed.
     #[error("{what}: {source}")]
     Unavailable {
@@ -82,29 +82,15 @@ pub async fn run(ctx: CommandContext, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-/// The projector's acknowledged floor: up to there, its index of calls in progress is exact.
-async fn projector_floor(ctx: &CommandContext) -> Result<u64, CommandError> {
-    match ctx
-        .stores
-        .events
-        .consumer_info(consumer_name(ctx.site))
-        .await
-    {
-        Ok(info) => Ok(info.ack_floor.stream_sequence),
-        Err(e) if e.kind() == ConsumerInfoErrorKind::NotFound => Ok(0),
-        Err(e) => Err(unavailable("reading the projector's position")(e.into())),
-    }
-}
+/// The calls a command service holds: the fold alone, with nothing beside each call.
+pub(crate) type Calls = Fold<()>;
 
-fn ingest(state: &mut SiteState, msg: &jetstream::Message, options: &SiteOptions) {
+/// Folds one delivered event into the service's calls.
+fn ingest(calls: &mut Calls, ended_kept: usize, msg: &jetstream::Message) {
     match msg.info() {
         Ok(info) => {
-            state.ingest(
-                info.stream_sequence,
-                msg.subject.as_str(),
-                &msg.payload,
-                options,
-            );
+            calls.ingest(info.stream_sequence, msg.subject.as_str(), &msg.payload);
+            calls.evict_ended(ended_kept, |_| true);
         }
         Err(e) => tracing::warn!(error = %e, "an event without stream position; skipped"),
     }
@@ -115,9 +101,21 @@ async fn serve_site(
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), CommandError> {
     let site = ctx.site;
-    let mut state = SiteState::without_lists(site, ctx.config.ended_calls_kept);
-    let floor = projector_floor(ctx).await?;
-    recover(&ctx.client, &ctx.stores, &mut state, floor).await?;
+    let kept = ctx.config.ended_calls_kept;
+    let mut calls = Calls::new();
+    let floor = read_floor(&ctx.stores, site)
+        .await
+        .map_err(SiteError::unavailable("reading the site's floor"))?
+        .seq;
+    recover(
+        &ctx.client,
+        &ctx.stores,
+        site,
+        &mut calls,
+        floor,
+        |_, ()| {},
+    )
+    .await?;
     let deliver_policy = match floor {
         0 => DeliverPolicy::All,
         floor => DeliverPolicy::ByStartSequence {
@@ -163,25 +161,21 @@ async fn serve_site(
                 return Ok(());
             }
             msg = tokio::task::unconstrained(feed.next()) => {
-                let options = *ctx.options.borrow();
                 match msg {
-                    Some(Ok(m)) => ingest(&mut state, &m, &options),
+                    Some(Ok(m)) => ingest(&mut calls, kept, &m),
                     Some(Err(e)) => return Err(unavailable("following events")(e.into())),
                     None => return Err(unavailable("following events")("the event feed ended".into())),
                 }
-                let _ = state.effects(&options);
             }
             request = endpoint.next() => {
                 let Some(request) = request else {
                     return Err(unavailable("serving TDeleteFromConference")("the endpoint closed".into()));
                 };
                 // Fold every event already delivered before deciding: the freshest view we have.
-                let options = *ctx.options.borrow();
                 while let Some(Some(Ok(m))) = tokio::task::unconstrained(feed.next()).now_or_never() {
-                    ingest(&mut state, &m, &options);
+                    ingest(&mut calls, kept, &m);
                 }
-                let _ = state.effects(&options);
-                let reply = handle::handle(ctx, &mut state, &request.message.payload).await;
+                let reply = handle::handle(ctx, &mut calls, &request.message.payload).await;
                 if let Err(e) = request.respond(Ok(reply)).await {
                     tracing::warn!(%site, error = %e, "could not send a reply");
                 }

@@ -1,210 +1,230 @@
-//! The projector's write side: LCTParty list writes overlapped with reading the next batch, and
-//! checkpoints that make the index right before acknowledging.
+//! The projector's writes to KV, every one fenced ([`crate::fence`]): lists in `LEDGER_LCT`,
+//! index entries and the floor in `LEDGER_PROJECTOR`.
 //!
-//! - One task of list writes is in flight at a time, so writes to one key, and publications on
-//!   one subject, stay in stream order. Reading and folding go on meanwhile; when the task
-//!   completes, the next one writes the latest list of every call that changed in between. The
-//!   slower the writes, the more each one coalesces.
-//! - Index changes accumulate between checkpoints: a call that starts and ends between two
-//!   checkpoints never touches the index.
-//! - A checkpoint waits for the writes in flight, records the calls that became active, then
-//!   acknowledges the last event handled, then removes the calls that ended. So at any moment
-//!   the index lists every call that is in progress as of the acknowledged floor.
+//! - **Lists.** One task of list writes is in flight at a time ([`Writing`]), so writes to one
+//!   key, and publications on one subject, keep the order of the stream. The task stores every
+//!   list with the revision it expects, then publishes the lists whose writes succeeded, each
+//!   only while the lease's standing still allows writing. The task is aborted when it is
+//!   dropped: a leader that steps down leaves nothing writing behind it.
+//! - **Index and floor.** Written at checkpoints by the leader ([`super::leader`]).
+//!
+//! A refused write is reported, not retried: the leader finds out whether it was replaced, or
+//! saw a replaced leader's late write (see [`super::leader`]).
 
-use std::collections::HashMap;
-use std::time::Instant;
+use std::time::Duration;
 
-use async_nats::jetstream::Message;
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use ledger_schemas::{Message as _, subject};
+use ledger_schemas::{Message as _, Site, subject};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use super::{Effects, ListEffect, ProjectorError, SiteContext, index_key, unavailable};
+use super::lists::{IndexWrite, ListOp, ListWrite};
+use super::{ProjectorError, SiteContext};
+use crate::fence::{Fence, FenceError, Marker};
+use crate::lease::Standing;
+use crate::site::floor::{floor_key, floor_value};
+use crate::site::index::{index_key, index_value};
 
-/// A batch's list writes in flight.
-pub(super) struct Writing {
-    /// The task that makes them.
-    pub(super) task: JoinHandle<Result<(), ProjectorError>>,
-    /// The stream sequence they bring the lists up to.
-    through: u64,
+/// The outcome of one fenced write: the key's new revision, or refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Written {
+    /// Stored at this revision.
+    Stored(u64),
+    /// Another instance wrote the key since this one last knew it.
+    Refused,
 }
 
-/// The write side of one leading projector.
+/// A cycle of list writes in flight; aborted when dropped.
+#[derive(Debug)]
+pub(super) struct Writing {
+    task: JoinHandle<Result<Vec<(Uuid, Written)>, ProjectorError>>,
+    /// The stream sequence the cycle brings the lists up to.
+    pub(super) through: u64,
+}
+
+impl Writing {
+    /// Waits for the cycle to end.
+    pub(super) async fn finish(&mut self) -> Result<Vec<(Uuid, Written)>, ProjectorError> {
+        match (&mut self.task).await {
+            Ok(outcome) => outcome,
+            Err(e) => Err(ProjectorError::unavailable("writing LCTParty lists")(
+                e.into(),
+            )),
+        }
+    }
+}
+
+impl Drop for Writing {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The fenced writers of one leading projector.
+#[derive(Debug, Clone)]
 pub(super) struct Writer {
-    ctx: SiteContext,
-    /// Index changes since the last checkpoint: `Some(first_seq)` to record, `None` to remove.
-    index: HashMap<Uuid, Option<u64>>,
-    held: Option<Message>,
-    held_events: usize,
-    last_checkpoint: Instant,
-    /// Every list write up to this stream sequence is confirmed.
-    written: u64,
+    site: Site,
+    client: async_nats::Client,
+    lct: Fence,
+    internal: Fence,
+    marker_ttl: Duration,
+    standing: watch::Receiver<Standing>,
 }
 
 impl Writer {
-    /// A writer for a leader that takes over at `floor`: the stored lists are current as of it.
-    pub(super) fn new(ctx: &SiteContext, floor: u64) -> Self {
+    /// The writers of `ctx`'s site for a leader whose lease's standing is `standing`.
+    pub(super) fn new(ctx: &SiteContext, standing: watch::Receiver<Standing>) -> Self {
         Self {
-            ctx: ctx.clone(),
-            index: HashMap::new(),
-            held: None,
-            held_events: 0,
-            last_checkpoint: Instant::now(),
-            written: floor,
+            site: ctx.site,
+            client: ctx.client.clone(),
+            lct: Fence::new(ctx.js.clone(), &ctx.stores.lct),
+            internal: Fence::new(ctx.js.clone(), &ctx.stores.projector),
+            marker_ttl: ctx.config.store.marker_ttl,
+            standing,
         }
     }
 
-    /// The stream sequence up to which every list write is confirmed.
-    pub(super) fn written(&self) -> u64 {
-        self.written
-    }
-
-    /// Records that `writing` completed with `result`.
-    pub(super) fn finished(
-        &mut self,
-        writing: Writing,
-        result: Result<Result<(), ProjectorError>, tokio::task::JoinError>,
-    ) -> Result<(), ProjectorError> {
-        result.map_err(|e| unavailable("writing LCTParty lists")(e.into()))??;
-        self.written = self.written.max(writing.through);
-        Ok(())
-    }
-
-    /// Waits for the list writes in flight, if any.
-    pub(super) async fn settle(&mut self, writing: Option<Writing>) -> Result<(), ProjectorError> {
-        match writing {
-            Some(mut w) => {
-                let result = (&mut w.task).await;
-                self.finished(w, result)
-            }
-            None => Ok(()),
+    /// Starts a cycle of list writes bringing the lists up to `through`.
+    pub(super) fn start(&self, writes: Vec<ListWrite>, through: u64) -> Writing {
+        Writing {
+            task: tokio::spawn(self.clone().write_lists(writes)),
+            through,
         }
     }
 
-    /// Records a batch's index changes and starts its list writes, returning the task that
-    /// makes them (`None` when there are none). Callers keep one such task at a time, so writes
-    /// to one key stay in stream order: no task may be in flight.
-    pub(super) fn start(&mut self, fx: Effects) -> Option<Writing> {
-        for (call, first_seq) in fx.index_puts {
-            self.index.insert(call, Some(first_seq));
-        }
-        for call in fx.index_deletes {
-            // Recorded since the last checkpoint: nothing to undo. Else remove it then.
-            if self.index.remove(&call).is_none() {
-                self.index.insert(call, None);
-            }
-        }
-        if fx.lists.is_empty() {
-            self.written = self.written.max(fx.through);
-            return None;
-        }
-        Some(Writing {
-            task: tokio::spawn(write_lists(self.ctx.clone(), fx.lists)),
-            through: fx.through,
-        })
-    }
-
-    /// Holds `msg`, the last of `events` handled events, to be acknowledged at the checkpoint.
-    pub(super) fn hold(&mut self, msg: Message, events: usize) {
-        self.held = Some(msg);
-        self.held_events += events;
-    }
-
-    /// Whether enough events or time have passed since the last checkpoint.
-    pub(super) fn checkpoint_due(&self) -> bool {
-        self.held.is_some()
-            && (self.held_events >= self.ctx.config.ack_every
-                || self.last_checkpoint.elapsed() >= self.ctx.config.ack_interval)
-    }
-
-    /// Makes everything handled so far durable and acknowledges it. `writing` is the task in
-    /// flight, if any; `fx` the effects not yet started.
-    pub(super) async fn checkpoint(
-        &mut self,
-        writing: Option<Writing>,
-        fx: Effects,
-    ) -> Result<(), ProjectorError> {
-        self.settle(writing).await?;
-        let next = self.start(fx);
-        self.settle(next).await?;
-        let index = &self.ctx.stores.projector;
-        let site = self.ctx.site;
-        let (puts, deletes): (Vec<_>, Vec<_>) =
-            self.index.drain().partition(|(_, first)| first.is_some());
-        let mut writes: FuturesUnordered<_> = puts
-            .into_iter()
-            .map(|(call, first)| async move {
-                let value = Bytes::from(first.unwrap_or_default().to_string());
-                index.put(index_key(site, call), value).await.map(drop)
+    /// Stores every list (all at once, then waits for every answer), then publishes the ones
+    /// stored: the EventUserEvent goes out once the list is in KV, so a reader of KV sees it too.
+    async fn write_lists(
+        self,
+        writes: Vec<ListWrite>,
+    ) -> Result<Vec<(Uuid, Written)>, ProjectorError> {
+        let mut pending: FuturesUnordered<_> = writes
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                let key = subject::lct_key(self.site, w.call);
+                let this = &self;
+                async move {
+                    let result = match &w.op {
+                        ListOp::Put(list) => {
+                            let value = Bytes::from(list.encode());
+                            this.lct.put(&key, value, w.expected, None).await
+                        }
+                        ListOp::End(list) => {
+                            this.lct
+                                .delete(&key, w.expected, this.marker(list.seq))
+                                .await
+                        }
+                        ListOp::Forget { seq } => {
+                            this.lct.delete(&key, w.expected, this.marker(*seq)).await
+                        }
+                    };
+                    (i, result)
+                }
             })
             .collect();
-        while let Some(done) = writes.next().await {
-            done.map_err(|e| unavailable("recording calls in progress")(e.into()))?;
+        let mut outcomes = vec![Written::Refused; writes.len()];
+        while let Some((i, result)) = pending.next().await {
+            outcomes[i] = match result {
+                Ok(revision) => Written::Stored(revision),
+                Err(FenceError::Refused { .. }) => Written::Refused,
+                Err(e @ FenceError::Unavailable { .. }) => {
+                    return Err(ProjectorError::unavailable("writing LCTParty lists")(
+                        e.into(),
+                    ));
+                }
+            };
         }
-        if let Some(msg) = self.held.take() {
-            msg.double_ack()
-                .await
-                .map_err(unavailable("acknowledging events"))?;
-        }
-        self.held_events = 0;
-        self.last_checkpoint = Instant::now();
-        // After the acknowledgement: until then a restart must still re-fold these calls.
-        let mut removals: FuturesUnordered<_> = deletes
-            .into_iter()
-            .map(|(call, _)| async move { (call, index.delete(index_key(site, call)).await) })
-            .collect();
-        while let Some((call, result)) = removals.next().await {
-            if let Err(e) = result {
-                // Harmless: the next leader finds the call ended and removes it then.
-                tracing::warn!(%site, %call, error = %e, "could not remove an ended call from the index");
+        drop(pending);
+        for (w, outcome) in writes.iter().zip(&outcomes) {
+            let list = match (&w.op, outcome) {
+                (ListOp::Put(list) | ListOp::End(list), Written::Stored(_)) => list,
+                _ => continue,
+            };
+            // A leader whose standing ran out publishes nothing more: its successor may have
+            // published newer lists already.
+            if !self.standing.borrow().may_write() {
+                break;
             }
+            self.client
+                .publish(subject::lct(self.site, w.call), Bytes::from(list.encode()))
+                .await
+                .map_err(|e| ProjectorError::unavailable("publishing LCTParty lists")(e.into()))?;
         }
-        Ok(())
+        Ok(writes.iter().map(|w| w.call).zip(outcomes).collect())
+    }
+
+    fn marker(&self, seq: u64) -> Marker {
+        Marker {
+            ttl: self.marker_ttl,
+            seq: Some(seq),
+            purge: false,
+        }
+    }
+
+    /// Makes index writes (all at once) and returns each outcome.
+    ///
+    /// # Errors
+    ///
+    /// [`ProjectorError::Unavailable`] when NATS fails.
+    pub(super) async fn write_index(
+        &self,
+        writes: Vec<IndexWrite>,
+    ) -> Result<Vec<(IndexWrite, Written)>, ProjectorError> {
+        let mut pending: FuturesUnordered<_> = writes
+            .into_iter()
+            .map(|w| async move {
+                let key = index_key(self.site, w.call);
+                let result = match w.first_seq {
+                    Some(first) => {
+                        self.internal
+                            .put(&key, index_value(first), w.expected, None)
+                            .await
+                    }
+                    None => {
+                        let marker = Marker {
+                            ttl: self.marker_ttl,
+                            seq: None,
+                            purge: true,
+                        };
+                        self.internal.delete(&key, w.expected, marker).await
+                    }
+                };
+                (w, result)
+            })
+            .collect();
+        let mut outcomes = Vec::with_capacity(pending.len());
+        while let Some((w, result)) = pending.next().await {
+            outcomes.push((w, written(result, "recording calls in progress")?));
+        }
+        Ok(outcomes)
+    }
+
+    /// Writes the floor, expecting its key at `expected`.
+    ///
+    /// # Errors
+    ///
+    /// [`ProjectorError::Unavailable`] when NATS fails.
+    pub(super) async fn write_floor(
+        &self,
+        seq: u64,
+        expected: u64,
+    ) -> Result<Written, ProjectorError> {
+        let result = self
+            .internal
+            .put(&floor_key(self.site), floor_value(seq), expected, None)
+            .await;
+        written(result, "writing the floor")
     }
 }
 
-/// Writes a batch's lists (all at once, then waits for every confirmation), then publishes them:
-/// the EventUserEvent goes out once the list is stored, so a reader of KV sees it too.
-async fn write_lists(ctx: SiteContext, lists: Vec<ListEffect>) -> Result<(), ProjectorError> {
-    let site = ctx.site;
-    let lct = &ctx.stores.lct;
-    let mut publications: Vec<(String, Bytes)> = Vec::with_capacity(lists.len());
-    let mut writes = FuturesUnordered::new();
-    for effect in lists {
-        let (call, bytes) = match effect {
-            ListEffect::Put(list) => (list.call, Some(Bytes::from(list.encode()))),
-            ListEffect::End(list) => {
-                publications.push((subject::lct(site, list.call), Bytes::from(list.encode())));
-                (list.call, None)
-            }
-            ListEffect::Forget(call) => (call, None),
-        };
-        let key = subject::lct_key(site, call);
-        if let Some(bytes) = &bytes {
-            publications.push((subject::lct(site, call), bytes.clone()));
-        }
-        writes.push(async move {
-            match bytes {
-                Some(b) => lct
-                    .put(key, b)
-                    .await
-                    .map(drop)
-                    .map_err(async_nats::Error::from),
-                None => lct.delete(key).await.map_err(async_nats::Error::from),
-            }
-        });
+fn written(result: Result<u64, FenceError>, what: &'static str) -> Result<Written, ProjectorError> {
+    match result {
+        Ok(revision) => Ok(Written::Stored(revision)),
+        Err(FenceError::Refused { .. }) => Ok(Written::Refused),
+        Err(e @ FenceError::Unavailable { .. }) => Err(ProjectorError::unavailable(what)(e.into())),
     }
-    while let Some(done) = writes.next().await {
-        done.map_err(unavailable("writing LCTParty lists"))?;
-    }
-    for (subject, bytes) in publications {
-        ctx.client
-            .publish(subject, bytes)
-            .await
-            .map_err(|e| unavailable("publishing LCTParty lists")(e.into()))?;
-    }
-    Ok(())
 }

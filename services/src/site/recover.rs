@@ -1,0 +1,64 @@
+//! Re-folding a site's calls in progress at start: every indexed call from its first event up to
+//! the floor, with batched direct gets of the call's subjects. The cost is the events of the
+//! calls in progress, not the history.
+
+use futures::{StreamExt, TryStreamExt};
+use ledger_core::Fold;
+use ledger_replay::{StoredMessage, read_call};
+use ledger_schemas::Site;
+
+use super::SiteError;
+use super::index::{Indexed, indexed};
+use crate::Stores;
+
+/// Calls read back at once.
+const PARALLEL: usize = 16;
+
+/// Restores into `fold` every call `site`'s index holds, as of `floor`, and counts everything up
+/// to `floor` as read. `restored` is called with each call's index entry and the holder's data.
+/// With a floor of 0 nothing was handled: the index is not read.
+///
+/// # Errors
+///
+/// [`SiteError`] when the index or the stream cannot be read.
+pub async fn recover<T: Default>(
+    client: &async_nats::Client,
+    stores: &Stores,
+    site: Site,
+    fold: &mut Fold<T>,
+    floor: u64,
+    mut restored: impl FnMut(&Indexed, &mut T),
+) -> Result<usize, SiteError> {
+    fold.resume_at(floor);
+    if floor == 0 {
+        return Ok(0);
+    }
+    let calls = indexed(client, stores, site)
+        .await
+        .map_err(SiteError::unavailable(
+            "reading the index of calls in progress",
+        ))?;
+    if !calls.is_empty() {
+        tracing::info!(%site, calls = calls.len(), floor, "re-folding the calls in progress");
+    }
+    let loaded: Vec<(Indexed, Vec<StoredMessage>)> = futures::stream::iter(calls)
+        .map(|entry| async move {
+            read_call(client, entry.call, entry.first_seq, Some(floor))
+                .await
+                .map(|messages| (entry, messages))
+        })
+        .buffer_unordered(PARALLEL)
+        .try_collect()
+        .await?;
+    let count = loaded.len();
+    for (entry, messages) in loaded {
+        let data = fold.restore(
+            entry.call,
+            messages
+                .iter()
+                .map(|m| (m.seq, m.subject.as_str(), m.payload.as_ref())),
+        );
+        restored(&entry, data);
+    }
+    Ok(count)
+}
