@@ -62,6 +62,13 @@ pub async fn read_audit(
         let msg = msg.map_err(|e| unavailable(&e))?;
         let info = msg.info().map_err(|e| unavailable(&e))?;
         let (seq, left) = (info.stream_sequence, info.pending);
+        // Option changes share the stream; this reads decisions.
+        if msg.subject.rsplit('.').next() == Some(subject::OPTIONS_TOKEN) {
+            if left == 0 {
+                break;
+            }
+            continue;
+        }
         let call = msg
             .subject
             .rsplit('.')

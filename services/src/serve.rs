@@ -56,6 +56,7 @@ pub async fn serve(
     let js = jetstream::new(client.clone());
     let stores = provision(&js, &config.store).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
+    let instance = uuid::Uuid::now_v7();
     let mut tasks = JoinSet::new();
     for &site in sites {
         let (options, watcher) =
@@ -67,7 +68,7 @@ pub async fn serve(
             } else {
                 Role::Commands
             },
-            instance: String::new(),
+            instance: instance.to_string(),
             counters: Counters::default(),
         }));
         let status_sub =
@@ -101,6 +102,7 @@ pub async fn serve(
         let ctx = SiteContext {
             client: client.clone(),
             js: js.clone(),
+            instance,
             stores: stores.clone(),
             site,
             config: config.clone(),

@@ -337,12 +337,17 @@ mod tests {
 }
 
 /// The `ledger` binary of this workspace, built by `cargo test --workspace` beside the test
-/// executables (`target/<profile>/ledger`).
+/// executables (`target/<profile>/ledger`), or the one `LEDGER_BIN` names.
 ///
 /// # Errors
 ///
 /// [`HarnessError::Io`] when it has not been built, saying how to build it.
 pub fn ledger_binary() -> Result<PathBuf, HarnessError> {
+    // Another build may be put under test (for example an earlier version, to show that a
+    // test fails without a fix).
+    if let Some(bin) = std::env::var_os("LEDGER_BIN") {
+        return Ok(PathBuf::from(bin));
+    }
     let exe = std::env::current_exe()?;
     let profile_dir = exe
         .parent()
@@ -396,6 +401,26 @@ impl LedgerProcess {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Its process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Sends `signal` (for example `Signal::SIGSTOP`, `Signal::SIGCONT`), at once.
+    ///
+    /// # Errors
+    ///
+    /// [`HarnessError::Io`] when it is not running or the signal cannot be sent.
+    pub fn signal(&self, signal: nix::sys::signal::Signal) -> Result<(), HarnessError> {
+        let pid = self
+            .pid()
+            .and_then(|p| i32::try_from(p).ok())
+            .ok_or_else(|| std::io::Error::other("the process is not running"))?;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal)
+            .map_err(|e| std::io::Error::other(format!("cannot send {signal} to {pid}: {e}")))?;
+        Ok(())
+    }
+
     /// Kills it with SIGKILL: no chance to finish anything.
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -413,9 +438,12 @@ impl LedgerProcess {
         let Some(mut child) = self.child.take() else {
             return Err(std::io::Error::other("already stopped").into());
         };
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()?;
+        let pid = i32::try_from(child.id()).map_err(std::io::Error::other)?;
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .map_err(|e| std::io::Error::other(format!("cannot send SIGTERM to {pid}: {e}")))?;
         let start = Instant::now();
         while start.elapsed() < limit {
             if let Some(status) = child.try_wait()? {

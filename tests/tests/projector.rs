@@ -6,10 +6,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::{CallBuilder, Ledger, WAIT, eventually, names, site, test_config};
+use common::{
+    CallBuilder, Ledger, WAIT, assert_lists_equal_the_fold, eventually, names, site, test_config,
+    traffic,
+};
 use futures::StreamExt;
-use ledger_schemas::{LctList, Message, OptionName, PartyEvent, Role, subject};
-use ledger_test_harness::LedgerProcess;
+use ledger_schemas::{LctList, Message, OptionName, Role, subject};
 use uuid::Uuid;
 
 fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -280,175 +282,6 @@ async fn a_producer_retrying_a_publish_stores_the_event_once() {
 
 /// Publishes `calls` calls of four parties each, all joining and half of them ending, and returns
 /// every event in order.
-fn traffic(calls: usize) -> Vec<PartyEvent> {
-    let mut events = Vec::new();
-    let builders: Vec<_> = (0..calls).map(|_| CallBuilder::new()).collect();
-    let parties: Vec<[Uuid; 4]> = (0..calls)
-        .map(|_| {
-            [
-                Uuid::now_v7(),
-                Uuid::now_v7(),
-                Uuid::now_v7(),
-                Uuid::now_v7(),
-            ]
-        })
-        .collect();
-    for (i, c) in builders.iter().enumerate() {
-        let p = parties[i];
-        events.push(c.join("SiteA", p[0], "+14155550100", Role::Customer));
-        events.push(c.join("SiteA", p[1], "7001", Role::Agent));
-        events.push(c.join("SiteB", p[2], "7001", Role::Agent));
-        events.push(c.join("SiteA", p[3], "7004", Role::Agent));
-    }
-    for (i, c) in builders.iter().enumerate() {
-        let p = parties[i];
-        events.push(c.leave("SiteA", p[3]));
-        if i % 2 == 0 {
-            for party in &p[..3] {
-                events.push(c.leave(if *party == p[2] { "SiteB" } else { "SiteA" }, *party));
-            }
-        }
-    }
-    events
-}
-
-/// Every call's SiteA list equals the fold of the log (propagation on at SiteA).
-async fn assert_lists_equal_the_fold(l: &Ledger, events: &[PartyEvent]) {
-    let mut calls: Vec<Uuid> = events.iter().map(|e| e.call).collect();
-    calls.dedup();
-    for call in calls {
-        let messages = ledger_replay::read_call(&l.client, call, 1, None)
-            .await
-            .unwrap();
-        let view = ledger_replay::Viewpoint::Site {
-            site: site("SiteA"),
-            propagates: true,
-        };
-        let steps = ledger_replay::fold(call, &messages, view);
-        let folded = steps.last().map(|s| s.parties.clone()).unwrap_or_default();
-        let kv = l.lct("SiteA", call).await;
-        match kv {
-            Some(list) => {
-                assert_eq!(list.parties, folded, "call {call}");
-                assert_eq!(Some(list.seq), steps.iter().map(|s| s.seq).max());
-            }
-            None => assert!(folded.is_empty(), "call {call} has no list but {folded:?}"),
-        }
-    }
-}
-
-/// The site's floor: every event up to it is handled.
-async fn floor_of(l: &Ledger, at: &str) -> u64 {
-    l.stores
-        .projector
-        .get(format!("floor.{at}"))
-        .await
-        .unwrap()
-        .and_then(|v| std::str::from_utf8(&v).ok()?.parse().ok())
-        .unwrap_or(0)
-}
-
-#[tokio::test]
-async fn killed_with_sigkill_mid_stream_the_projector_resumes_without_applying_twice() {
-    let l = Ledger::start().await;
-    l.configure("SiteA", true).await;
-    let events = traffic(150);
-    let args = [
-        "serve",
-        "--nats",
-        l.url(),
-        "--site",
-        "SiteA",
-        "--batch",
-        "50",
-        "--lease-ttl",
-        "1",
-    ];
-    let mut first = LedgerProcess::start(&args).unwrap();
-    let publisher = l.publisher.clone();
-    let to_publish = events.clone();
-    let producing = tokio::spawn(async move {
-        for chunk in to_publish.chunks(20) {
-            publisher.publish_all(chunk, 20).await.unwrap();
-            tokio::time::sleep(Duration::from_millis(40)).await;
-        }
-    });
-    // Kill it after a checkpoint, once it has written a list past its floor, while events are
-    // still arriving and being projected.
-    let mut lists = l.client.subscribe("ledger.lct.SiteA.>").await.unwrap();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let msg = tokio::time::timeout_at(deadline, lists.next())
-            .await
-            .expect("a list written after a checkpoint")
-            .unwrap();
-        let list = LctList::decode(&msg.payload).unwrap();
-        let floor = floor_of(&l, "SiteA").await;
-        if floor > 0 && list.seq > floor {
-            break;
-        }
-    }
-    assert!(
-        !producing.is_finished(),
-        "the producer finished before the kill"
-    );
-    first.kill9();
-    producing.await.unwrap();
-    let total = l
-        .stores
-        .events
-        .clone()
-        .info()
-        .await
-        .unwrap()
-        .state
-        .last_sequence;
-    let mut second = LedgerProcess::start(&args).unwrap();
-    let status = eventually(
-        Duration::from_secs(40),
-        "the restarted projector to catch up",
-        || async {
-            l.status("SiteA").await.filter(|s| {
-                s.role == ledger_services::Role::Leader && s.counters.written_seq == total
-            })
-        },
-    )
-    .await;
-    // It took over from the index, not from the start of the stream.
-    assert!(status.counters.recovered_calls > 0, "{:?}", status.counters);
-    assert!(
-        status.counters.applied < events.len() as u64,
-        "re-read the whole history: {:?}",
-        status.counters
-    );
-    assert_eq!(
-        status.counters.anomalies, 0,
-        "an event was applied twice: {:?}",
-        status.counters
-    );
-    assert_lists_equal_the_fold(&l, &events).await;
-    // Every call's lists, before the kill and after, were published in stream order, each
-    // once: a list never went back in time, and no change was shown twice.
-    let mut last_shown: std::collections::HashMap<Uuid, u64> = Default::default();
-    while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(200), lists.next()).await {
-        let list = LctList::decode(&msg.payload).unwrap();
-        let before = last_shown.insert(list.call, list.seq).unwrap_or(0);
-        assert!(
-            list.seq > before,
-            "call {}: list at {} after one at {before}",
-            list.call,
-            list.seq
-        );
-    }
-    let exit = second.terminate(Duration::from_secs(20)).unwrap();
-    assert!(exit.success(), "SIGTERM exit: {exit:?}\n{}", second.log());
-    assert!(
-        second.log().contains("projector stopped cleanly"),
-        "{}",
-        second.log()
-    );
-}
-
 #[tokio::test]
 async fn a_second_projector_of_the_same_site_stands_by_and_takes_over_when_the_first_stops() {
     let l = Ledger::start().await;
@@ -502,51 +335,6 @@ async fn a_second_projector_of_the_same_site_stands_by_and_takes_over_when_the_f
     assert_eq!(s.counters.anomalies, 0, "{:?}", s.counters);
     assert_lists_equal_the_fold(&l, &events).await;
     second.stop().await;
-}
-
-#[tokio::test]
-async fn a_standby_takes_over_when_the_leader_is_killed_and_its_lease_goes_stale() {
-    let l = Ledger::start().await;
-    l.configure("SiteA", true).await;
-    let args = [
-        "serve",
-        "--nats",
-        l.url(),
-        "--site",
-        "SiteA",
-        "--only",
-        "projector",
-        "--lease-ttl",
-        "1",
-    ];
-    let mut first = LedgerProcess::start(&args).unwrap();
-    let leader = eventually(WAIT, "a leader", || async {
-        l.status("SiteA")
-            .await
-            .filter(|s| s.role == ledger_services::Role::Leader)
-    })
-    .await;
-    let _second = LedgerProcess::start(&args).unwrap();
-    let c = CallBuilder::new();
-    let (p1, p2, p3) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
-    l.publish(&c.join("SiteA", p1, "7001", Role::Agent)).await;
-    l.publish(&c.join("SiteA", p2, "7002", Role::Customer))
-        .await;
-    wait_list(&l, "SiteA", c.call, &[("7001", "SiteA"), ("7002", "SiteA")]).await;
-    first.kill9();
-    // The killed leader still holds the lease; the standby waits for it to go stale (1 s).
-    l.publish(&c.join("SiteA", p3, "7003", Role::Agent)).await;
-    wait_list(
-        &l,
-        "SiteA",
-        c.call,
-        &[("7001", "SiteA"), ("7002", "SiteA"), ("7003", "SiteA")],
-    )
-    .await;
-    let now = l.status("SiteA").await.unwrap();
-    assert_eq!(now.role, ledger_services::Role::Leader);
-    assert_ne!(now.instance, leader.instance, "the standby took over");
-    assert_eq!(now.counters.anomalies, 0, "{:?}", now.counters);
 }
 
 #[tokio::test]

@@ -19,9 +19,14 @@ pub struct ServeArgs {
     /// Most events handled between two acknowledgements.
     #[arg(long, default_value_t = 1000)]
     pub batch: usize,
-    /// Seconds a site's projector lease lives without renewal (a standby takes over after it).
-    #[arg(long, default_value_t = 10.0)]
-    pub lease_ttl: f64,
+    /// Seconds a site's projector lease lives without renewal, at least 1: a standby takes over
+    /// at most this long after the leader stopped renewing it (crashed, paused or cut off).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub lease_ttl: u64,
+    /// Seconds the marker of a deleted key (an ended call's list) stays before the server removes
+    /// it; a replaced projector's late write is refused while it exists.
+    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(60..))]
+    pub marker_ttl: u64,
     /// Run only the projectors, or only the command services (default: both).
     #[arg(long, value_enum)]
     pub only: Option<Role>,
@@ -50,9 +55,10 @@ pub async fn serve(g: &Globals, args: ServeArgs) -> Result<(), CliError> {
         ..Config::default()
     }
     .batch(args.batch)
-    .lease_ttl(Duration::from_secs_f64(args.lease_ttl.max(0.1)))
+    .lease_ttl(Duration::from_secs(args.lease_ttl))
     .store(StoreConfig {
         replicas: args.replicas,
+        marker_ttl: Duration::from_secs(args.marker_ttl),
         ..StoreConfig::default()
     });
     crate::serve(client, &args.sites, config, shutdown_signal()).await?;

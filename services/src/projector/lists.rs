@@ -69,6 +69,13 @@ pub(crate) enum ListOp {
         /// The `seq` of the list that was stored.
         seq: u64,
     },
+    /// The call ended without this instance ever storing its list, but a predecessor may
+    /// have: delete the key expecting it absent, publish nothing. A list the predecessor stored
+    /// (even one landing late) makes the delete refused, and it is then read back and ended.
+    Verify {
+        /// The `seq` of the view's last event.
+        seq: u64,
+    },
 }
 
 /// A fenced write of a call's index entry.
@@ -107,6 +114,9 @@ pub(crate) struct Lists {
     found: HashMap<Uuid, Found>,
     /// No list is written until the fold has read this sequence.
     hold_until: Option<u64>,
+    /// The stream's last sequence when this instance took over from another: a call with an
+    /// event up to it may have a list the predecessor stored, even one it stored late.
+    inherited: u64,
     ended_kept: usize,
     counters: Counters,
 }
@@ -122,6 +132,7 @@ impl Lists {
             deferred_until: u64::MAX,
             found: HashMap::new(),
             hold_until: None,
+            inherited: 0,
             ended_kept,
             counters: Counters::default(),
         }
@@ -165,6 +176,7 @@ impl Lists {
     /// Holds every list write until the fold has read `horizon` (see the module's doc).
     pub(crate) fn hold_until(&mut self, horizon: u64) {
         self.hold_until = Some(horizon);
+        self.inherited = horizon;
     }
 
     /// Ends the hold early: nothing is pending on the stream, so the fold has read it all.
@@ -262,6 +274,12 @@ impl Lists {
             }
             keys.dirty = false;
             let list = View::new(call, self.site, options.propagates()).lct_list();
+            let unverified = keys.stored.is_none()
+                && keys.lct_revision == 0
+                && call.has_ended()
+                && call.first_seq() <= self.inherited
+                && options.call_info;
+            let seq = list.seq;
             let op = match list_change(keys.stored.as_ref(), list, options.call_info) {
                 Some(ListChange::Put(list)) => {
                     self.counters.lists_published += 1;
@@ -274,12 +292,17 @@ impl Lists {
                 Some(ListChange::Forget) => ListOp::Forget {
                     seq: keys.stored_seq(),
                 },
+                None if unverified => ListOp::Verify { seq },
                 None => continue,
             };
             // Assumed stored: the next list is compared with this one. A refused write is read
             // back and corrected by `refused`.
             keys.stored = match &op {
                 ListOp::Put(list) | ListOp::End(list) => Some(list.clone()),
+                ListOp::Verify { seq } => Some(LctList {
+                    seq: *seq,
+                    ..View::new(call, self.site, options.propagates()).lct_list()
+                }),
                 ListOp::Forget { .. } => None,
             };
             writes.push(ListWrite {

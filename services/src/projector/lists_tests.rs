@@ -455,3 +455,59 @@ fn a_found_list_outlives_an_anomaly_that_arrives_before_its_call() {
         other => panic!("expected the stored list ended, got {other:?}"),
     }
 }
+
+#[test]
+fn a_call_ended_unseen_after_a_take_over_is_checked_for_a_predecessors_late_list() {
+    // Taken over at 10; the call started before (its list may be the predecessor's, stored
+    // late), and ends while held: nothing was ever stored as far as this instance knows.
+    let mut g = Given::new(true, false);
+    g.lists.hold_until(10);
+    g.join("SiteA", 1, "7001");
+    g.leave("SiteA", 1);
+    g.lists.caught_up();
+    let writes = g.lists.list_writes(&g.options);
+    match writes.as_slice() {
+        [
+            ListWrite {
+                op: ListOp::Verify { seq: 2 },
+                expected: 0,
+                ..
+            },
+        ] => {}
+        other => panic!("expected a delete expecting the key absent, got {other:?}"),
+    }
+    // The predecessor's list got there first: the delete is refused, the list read back...
+    let theirs = LctList {
+        call: g.call,
+        site: site("SiteA"),
+        seq: 1,
+        ts: 1,
+        parties: vec![],
+        supervisors: vec![],
+    };
+    let mut theirs = theirs;
+    theirs.parties.push(ledger_schemas::LctParty {
+        party: Uuid::from_u128(1),
+        dn: Dn::new("7001").unwrap(),
+        location: site("SiteA"),
+        role: Role::Agent,
+    });
+    g.lists.list_refused(g.call, stored(theirs, 31));
+    // ...and ended.
+    match g.writes().as_slice() {
+        [
+            ListWrite {
+                op: ListOp::End(list),
+                expected: 31,
+                ..
+            },
+        ] => assert_eq!(list.seq, 2),
+        other => panic!("expected the late list ended, got {other:?}"),
+    }
+    // A call that started after the take-over has no predecessor's list to check.
+    g.call = Uuid::from_u128(2);
+    g.seq = 20;
+    g.join("SiteA", 1, "7001");
+    g.leave("SiteA", 1);
+    assert!(g.writes().is_empty());
+}

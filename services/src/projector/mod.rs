@@ -79,6 +79,8 @@ pub struct SiteContext {
     pub stores: Stores,
     /// The site.
     pub site: Site,
+    /// This process's id for its lifetime: its status's `instance` and its lease's value.
+    pub instance: Uuid,
     /// Settings.
     pub config: Config,
     /// The site's options as this process watches them (for a standby's status; a leader
@@ -113,7 +115,7 @@ enum Role {
 /// Runs `site`'s projector until `shutdown`: standby until it holds the lease, then leading;
 /// after a failure it steps down and tries again.
 pub async fn run(ctx: SiteContext, mut shutdown: watch::Receiver<bool>) {
-    let instance = Uuid::now_v7();
+    let instance = ctx.instance;
     let site = ctx.site;
     let fence = Fence::new(ctx.js.clone(), &ctx.stores.projector);
     let mut role = Role::Standby;

@@ -36,7 +36,7 @@ pub(super) enum Recorded {
     /// Recorded (or already on the record), and the options in force are as they were: a
     /// refused value, the same value written again.
     Same,
-    /// Not an option of this site: nothing to record.
+    /// Nothing to record: not an option of this site, or already on the record.
     Ignored,
 }
 
@@ -168,7 +168,7 @@ impl OptionLog {
             return Ok(Recorded::Ignored);
         };
         if change.revision <= self.recorded {
-            return Ok(Recorded::Same);
+            return Ok(Recorded::Ignored);
         }
         let mut next = self.options;
         let (new, refused) = match change.operation {

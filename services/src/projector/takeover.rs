@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use super::leader::{Feed, Leader};
 use super::lists::{Found, Lists};
-use super::option_log::OptionLog;
+use super::option_log::{OptionLog, Recorded};
 use super::writer::{Writer, Written};
 use super::{ProjectorError, SiteContext};
 use crate::lease::{Keeper, Lease, LeaseError};
@@ -79,8 +79,9 @@ async fn prepare(
     let (mut options, backlog) = OptionLog::start(&ctx.client, &ctx.js, &ctx.stores, site).await?;
     let mut lists = Lists::new(site, ctx.config.ended_calls_kept);
     for change in &backlog {
-        options.record(change).await?;
-        lists.count_option_recorded();
+        if options.record(change).await? != Recorded::Ignored {
+            lists.count_option_recorded();
+        }
     }
 
     let recovered = recover(

@@ -118,7 +118,7 @@ impl Writer {
                                 .delete(&key, w.expected, this.marker(list.seq))
                                 .await
                         }
-                        ListOp::Forget { seq } => {
+                        ListOp::Forget { seq } | ListOp::Verify { seq } => {
                             this.lct.delete(&key, w.expected, this.marker(*seq)).await
                         }
                     };

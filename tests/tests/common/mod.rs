@@ -103,6 +103,16 @@ impl Ledger {
     /// The site's status, preferring the leader's answer when a standby answers too; `None`
     /// while nothing answers.
     pub async fn status(&self, at: &str) -> Option<Status> {
+        let all = self.statuses(at).await;
+        let leader = all.iter().position(|s| s.role == ProjectorRole::Leader);
+        match leader {
+            Some(i) => all.into_iter().nth(i),
+            None => all.into_iter().next(),
+        }
+    }
+
+    /// Every answer to the site's status request within half a second.
+    pub async fn statuses(&self, at: &str) -> Vec<Status> {
         use futures::StreamExt;
         let inbox = self.client.new_inbox();
         let mut sub = self.client.subscribe(inbox.clone()).await.unwrap();
@@ -110,21 +120,16 @@ impl Ledger {
             .publish_with_reply(ledger_services::status_subject(site(at)), inbox, "".into())
             .await
             .unwrap();
-        let mut best: Option<Status> = None;
+        let mut all = Vec::new();
         let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
         while let Ok(Some(msg)) = tokio::time::timeout_at(deadline, sub.next()).await {
             if msg.status.is_some() {
                 // No responders (yet).
                 break;
             }
-            let status: Status = serde_json::from_slice(&msg.payload).unwrap();
-            let leader = status.role == ProjectorRole::Leader;
-            best = Some(status);
-            if leader {
-                break;
-            }
+            all.push(serde_json::from_slice::<Status>(&msg.payload).unwrap());
         }
-        best
+        all
     }
 
     /// Runs the ledger's services for `sites` in this process until the handle is stopped.
@@ -364,4 +369,73 @@ pub fn request(call: Uuid, this_dn: &str, other_dn: &str) -> ledger_schemas::Del
 /// The refusal code of a reply, or `None` when accepted.
 pub fn code(reply: &ledger_schemas::DeleteReply) -> Option<ledger_schemas::RefusalCode> {
     reply.code()
+}
+
+/// Calls of a customer and three agents at two sites; half of them end.
+pub fn traffic(calls: usize) -> Vec<PartyEvent> {
+    let mut events = Vec::new();
+    let builders: Vec<_> = (0..calls).map(|_| CallBuilder::new()).collect();
+    let parties: Vec<[Uuid; 4]> = (0..calls)
+        .map(|_| {
+            [
+                Uuid::now_v7(),
+                Uuid::now_v7(),
+                Uuid::now_v7(),
+                Uuid::now_v7(),
+            ]
+        })
+        .collect();
+    for (i, c) in builders.iter().enumerate() {
+        let p = parties[i];
+        events.push(c.join("SiteA", p[0], "+14155550100", Role::Customer));
+        events.push(c.join("SiteA", p[1], "7001", Role::Agent));
+        events.push(c.join("SiteB", p[2], "7001", Role::Agent));
+        events.push(c.join("SiteA", p[3], "7004", Role::Agent));
+    }
+    for (i, c) in builders.iter().enumerate() {
+        let p = parties[i];
+        events.push(c.leave("SiteA", p[3]));
+        if i % 2 == 0 {
+            for party in &p[..3] {
+                events.push(c.leave(if *party == p[2] { "SiteB" } else { "SiteA" }, *party));
+            }
+        }
+    }
+    events
+}
+
+/// Every call's SiteA list equals the fold of the log (propagation on at SiteA).
+pub async fn assert_lists_equal_the_fold(l: &Ledger, events: &[PartyEvent]) {
+    let mut calls: Vec<Uuid> = events.iter().map(|e| e.call).collect();
+    calls.dedup();
+    for call in calls {
+        let messages = ledger_replay::read_call(&l.client, call, 1, None)
+            .await
+            .unwrap();
+        let view = ledger_replay::Viewpoint::Site {
+            site: site("SiteA"),
+            propagates: true,
+        };
+        let steps = ledger_replay::fold(call, &messages, view);
+        let folded = steps.last().map(|s| s.parties.clone()).unwrap_or_default();
+        let kv = l.lct("SiteA", call).await;
+        match kv {
+            Some(list) => {
+                assert_eq!(list.parties, folded, "call {call}");
+                assert_eq!(Some(list.seq), steps.iter().map(|s| s.seq).max());
+            }
+            None => assert!(folded.is_empty(), "call {call} has no list but {folded:?}"),
+        }
+    }
+}
+
+/// The site's floor: every event up to it is handled.
+pub async fn floor_of(l: &Ledger, at: &str) -> u64 {
+    l.stores
+        .projector
+        .get(format!("floor.{at}"))
+        .await
+        .unwrap()
+        .and_then(|v| std::str::from_utf8(&v).ok()?.parse().ok())
+        .unwrap_or(0)
 }
