@@ -3,7 +3,7 @@
 
 Run against `ledger serve --site SiteA` (for example `./dev run`):
 
-    PYTHONPATH=.tools/py NATS_URL=nats://127.0.0.1:4222 python3 examples/python_client.py
+    PYTHONPATH=.tools/py NATS_URL=<the URL `ledger up` prints> python3 examples/python_client.py
 
 It turns on SiteA's call info and propagation in LEDGER_CONFIG, publishes a three-party call
 (two parties at SiteA, one at SiteB), and prints SiteA's LCTParty list as it is published on
@@ -11,6 +11,7 @@ ledger.lct.SiteA.<call> (the EventUserEvent) and as it is kept in KV LEDGER_LCT.
 """
 import asyncio
 import os
+import sys
 import time
 import uuid
 
@@ -34,7 +35,10 @@ def event(call, site, kind, party, **extra):
 
 
 async def main():
-    nc = await nats.connect(os.environ.get("NATS_URL", "nats://127.0.0.1:4222"))
+    url = os.environ.get("NATS_URL")
+    if not url:
+        sys.exit("set NATS_URL to the server's URL (`ledger up` prints it)")
+    nc = await nats.connect(url)
     js = nc.jetstream()
 
     config = await js.key_value("LEDGER_CONFIG")

@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 events=${1:-1000000}
-cargo build --release -p ledger-services --bin ledger >&2
+cargo build --release -p ledger-cli --bin ledger >&2
 server=.tools/py/bin/nats-server
 # Runs `ledger bench ARGS...` against a fresh server of its own.
 on_fresh_server() {

@@ -52,21 +52,77 @@ fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
     headers.get(name)?.as_str().parse().ok()
 }
 
-/// Reads every message of `stream` whose subject matches `filter`, from stream sequence `from`
-/// up to `up_to` inclusive (`None`: to the end), in stream order.
-///
-/// # Errors
-///
-/// [`ReadError`] when the server cannot be reached or answers outside the protocol.
-pub async fn read_filtered(
+/// Reads stored messages back with batched direct gets, through a client and the JetStream API
+/// prefix of its domain.
+#[derive(Debug, Clone)]
+pub struct History {
+    client: Client,
+    api: String,
+}
+
+impl History {
+    /// History read through `client`, in the account's own JetStream (`$JS.API`).
+    pub fn new(client: Client) -> Self {
+        Self::with_api_prefix(client, "$JS.API")
+    }
+
+    /// History read through `client` with another JetStream API prefix (a domain's is
+    /// `$JS.<domain>.API`).
+    pub fn with_api_prefix(client: Client, api: impl Into<String>) -> Self {
+        Self {
+            client,
+            api: api.into(),
+        }
+    }
+
+    /// The client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Reads every message of `stream` whose subject matches `filter`, from stream sequence
+    /// `from` up to `up_to` inclusive (`None`: to the end), in stream order.
+    ///
+    /// # Errors
+    ///
+    /// [`ReadError`] when the server cannot be reached or answers outside the protocol.
+    pub async fn read_filtered(
+        &self,
+        stream: &'static str,
+        filter: &str,
+        from: u64,
+        up_to: Option<u64>,
+    ) -> Result<Vec<StoredMessage>, ReadError> {
+        read_filtered(&self.client, &self.api, stream, filter, from, up_to).await
+    }
+
+    /// Reads the stored events of `call` from stream sequence `from` up to `up_to` inclusive.
+    ///
+    /// # Errors
+    ///
+    /// [`ReadError`] when the server cannot be reached.
+    pub async fn read_call(
+        &self,
+        call: Uuid,
+        from: u64,
+        up_to: Option<u64>,
+    ) -> Result<Vec<StoredMessage>, ReadError> {
+        let filter = subject::call_events(call);
+        self.read_filtered(subject::EVENTS_STREAM, &filter, from, up_to)
+            .await
+    }
+}
+
+async fn read_filtered(
     client: &Client,
+    api: &str,
     stream: &'static str,
     filter: &str,
     from: u64,
     up_to: Option<u64>,
 ) -> Result<Vec<StoredMessage>, ReadError> {
     let unavailable = |reason: String| ReadError::Unavailable { stream, reason };
-    let api = format!("$JS.API.DIRECT.GET.{stream}");
+    let api = format!("{api}.DIRECT.GET.{stream}");
     let mut out = Vec::new();
     let mut next = from.max(1);
     loop {
@@ -143,25 +199,4 @@ pub async fn read_filtered(
             return Ok(out);
         }
     }
-}
-
-/// Reads the stored events of `call` from stream sequence `from` up to `up_to` inclusive.
-///
-/// # Errors
-///
-/// [`ReadError`] when the server cannot be reached.
-pub async fn read_call(
-    client: &Client,
-    call: Uuid,
-    from: u64,
-    up_to: Option<u64>,
-) -> Result<Vec<StoredMessage>, ReadError> {
-    read_filtered(
-        client,
-        subject::EVENTS_STREAM,
-        &subject::call_events(call),
-        from,
-        up_to,
-    )
-    .await
 }

@@ -1,6 +1,6 @@
 //! Call Ledger's services: thin tokio shells over NATS around the pure core.
 //!
-//! - [`connect`] connects and refuses servers older than 2.11.
+//! - [`Connection`] connects with a deployment's options and refuses servers older than 2.11.
 //! - [`provision`] creates the contract's streams and buckets when absent.
 //! - [`Publisher`] publishes party events for producers.
 //! - [`site`] is a site's state between processes (floor, index of calls in progress) and how
@@ -12,11 +12,7 @@
 //! - [`watch_options`] keeps a site's options current for the command service.
 //! - [`command`] serves TDeleteFromConference with optimistic concurrency and the audit.
 //! - [`serve`] runs the services of several sites until a shutdown signal.
-//! - [`bench`] measures the projector against a raw async-nats consumer.
-//! - [`cli`] holds the subcommands of the `ledger` binary.
 
-pub mod bench;
-pub mod cli;
 mod clock;
 pub mod command;
 mod config;
@@ -33,7 +29,9 @@ mod status;
 
 pub use clock::now_us;
 pub use config::Config;
-pub use connect::{ConnectError, MIN_SERVER_VERSION, check_version, connect, parse_version};
+pub use connect::{
+    ConnectError, Connection, MIN_SERVER_VERSION, Nats, Secret, check_version, parse_version,
+};
 pub use options::{OptionsError, apply_entry, watch_options};
 pub use provision::{
     PROJECTOR_BUCKET, ProvisionError, StoreConfig, Stores, ledger_stream_config, provision,

@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
-use async_nats::{Client, jetstream};
+use async_nats::Client;
 use futures::StreamExt;
 use ledger_schemas::Site;
 use tokio::sync::watch;
@@ -13,7 +13,7 @@ use crate::command::{self, CommandContext};
 use crate::options::{OptionsError, watch_options};
 use crate::projector::{self, SiteContext};
 use crate::status::{Counters, Role, Status};
-use crate::{Config, ProvisionError, provision};
+use crate::{Config, Nats, ProvisionError, provision};
 
 /// Why the services could not start.
 #[derive(Debug, thiserror::Error)]
@@ -48,13 +48,13 @@ pub fn status_subject(site: Site) -> String {
 ///
 /// [`ServeError`] when the services cannot start. Failures while running are logged and retried.
 pub async fn serve(
-    client: Client,
+    nats: Nats,
     sites: &[Site],
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
-    let js = jetstream::new(client.clone());
-    let stores = provision(&js, &config.store).await?;
+    let client = nats.client.clone();
+    let stores = provision(&nats.js, &config.store).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let instance = uuid::Uuid::now_v7();
     let mut tasks = JoinSet::new();
@@ -89,19 +89,18 @@ pub async fn serve(
             let _ = watcher.await;
         });
         let commands = CommandContext {
-            client: client.clone(),
-            js: js.clone(),
+            nats: nats.clone(),
             stores: stores.clone(),
             site,
             config: config.clone(),
             options: options.clone(),
+            status: status.clone(),
         };
         if config.commands {
             tasks.spawn(command::run(commands, stop_rx.clone()));
         }
         let ctx = SiteContext {
-            client: client.clone(),
-            js: js.clone(),
+            nats: nats.clone(),
             instance,
             stores: stores.clone(),
             site,
@@ -159,13 +158,13 @@ pub struct ServeHandle {
 
 impl ServeHandle {
     /// Starts [`serve`] for `sites` in a background task.
-    pub fn spawn(client: Client, sites: Vec<Site>, config: Config) -> Self {
+    pub fn spawn(nats: Nats, sites: Vec<Site>, config: Config) -> Self {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let stop = async {
                 let _ = rx.await;
             };
-            serve(client, &sites, config, stop).await
+            serve(nats, &sites, config, stop).await
         });
         Self {
             stop: Some(tx),

@@ -37,6 +37,12 @@ pub struct Counters {
     /// Option changes this leader put on the audit record.
     #[serde(default)]
     pub options_recorded: u64,
+    /// TDeleteFromConference requests this process's command service accepted.
+    #[serde(default)]
+    pub deletes_accepted: u64,
+    /// TDeleteFromConference requests this process's command service refused (every code).
+    #[serde(default)]
+    pub deletes_refused: u64,
 }
 
 impl Counters {

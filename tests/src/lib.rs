@@ -119,6 +119,8 @@ struct Settings {
     name: String,
     client_port: Option<u16>,
     cluster: Option<(u16, Vec<u16>)>,
+    /// More configuration, appended (authorization, TLS, limits).
+    extra: String,
 }
 
 /// One real nats-server with JetStream, killed and deleted on drop.
@@ -140,6 +142,20 @@ impl NatsServer {
     pub fn start() -> Result<Self, HarnessError> {
         Self::start_with(Settings {
             name: "ledger-test".into(),
+            ..Settings::default()
+        })
+    }
+
+    /// Starts a single server like [`NatsServer::start`], with `extra` appended to its
+    /// configuration (an `authorization` block, `tls`, limits).
+    ///
+    /// # Errors
+    ///
+    /// [`HarnessError`] when no suitable binary exists or the server does not come up.
+    pub fn start_with_config(extra: &str) -> Result<Self, HarnessError> {
+        Self::start_with(Settings {
+            name: "ledger-test".into(),
+            extra: extra.to_owned(),
             ..Settings::default()
         })
     }
@@ -185,6 +201,7 @@ impl NatsServer {
                 routes.join(", ")
             ));
         }
+        conf.push_str(&self.settings.extra);
         let conf_path = dir.join("nats.conf");
         fs::write(&conf_path, conf)?;
         let log = fs::File::create(dir.join("server.log"))?;
@@ -285,6 +302,7 @@ impl Cluster {
                     name: format!("ledger-test-{i}"),
                     client_port: None,
                     cluster: Some((route_ports[i], route_ports.clone())),
+                    extra: String::new(),
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;

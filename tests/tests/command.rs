@@ -563,9 +563,10 @@ async fn the_command_service_is_a_discoverable_nats_micro_service() {
 
 #[tokio::test]
 async fn racing_deletes_on_a_replicated_stream_of_a_three_node_cluster_store_exactly_one() {
-    use ledger_services::{Publisher, ServeHandle, StoreConfig, connect, provision};
+    use ledger_services::{Publisher, ServeHandle, StoreConfig, provision};
     let cluster = ledger_test_harness::Cluster::start(3).unwrap();
-    let client = connect(&cluster.urls(), "test").await.unwrap();
+    let nats = common::connect(&cluster.urls(), "test").await;
+    let client = nats.client.clone();
     let js = async_nats::jetstream::new(client.clone());
     let store = StoreConfig {
         replicas: 3,
@@ -595,8 +596,8 @@ async fn racing_deletes_on_a_replicated_stream_of_a_three_node_cluster_store_exa
         ..test_config()
     };
     // Two instances, each connected to another node.
-    let other = connect(cluster.nodes[1].url(), "test-2").await.unwrap();
-    let first = ServeHandle::spawn(client.clone(), vec![site("SiteA")], config.clone());
+    let other = common::connect(cluster.nodes[1].url(), "test-2").await;
+    let first = ServeHandle::spawn(nats.clone(), vec![site("SiteA")], config.clone());
     let second = ServeHandle::spawn(other, vec![site("SiteA")], config);
     let publisher = Publisher::new(js.clone());
     let c = common::CallBuilder::new();
@@ -634,9 +635,7 @@ async fn racing_deletes_on_a_replicated_stream_of_a_three_node_cluster_store_exa
         );
     }
     let accepted = replies.iter().filter(|r| r.outcome.is_ok()).count();
-    let events = ledger_replay::read_call(&client, c.call, 1, None)
-        .await
-        .unwrap();
+    let events = nats.history.read_call(c.call, 1, None).await.unwrap();
     let deleted = events
         .iter()
         .filter(|m| m.subject.ends_with("party_deleted"))

@@ -49,20 +49,41 @@ fn start(args: &[String]) -> LedgerProcess {
     LedgerProcess::start(&args).unwrap()
 }
 
-/// Which of `procs` leads now (by the instance in its log), once one does.
+/// How long a take-over may take on a loaded machine (it re-folds the calls in progress).
+const TAKE_OVER: Duration = Duration::from_secs(60);
+
+/// Which of `procs` leads now (by the instance in its log), once one does; on a timeout, the
+/// processes' logs are shown.
 async fn leader_of(l: &Ledger, procs: &[LedgerProcess], not: Option<&str>) -> (usize, String) {
-    eventually(WAIT, "a leader", || async {
-        let leader = l
-            .statuses("SiteA")
-            .await
-            .into_iter()
-            .find(|s| s.role == ProjectorRole::Leader && Some(s.instance.as_str()) != not)?;
-        let i = procs
+    let deadline = tokio::time::Instant::now() + TAKE_OVER;
+    loop {
+        let statuses = l.statuses("SiteA").await;
+        let found = statuses
             .iter()
-            .position(|p| p.log().contains(&leader.instance))?;
-        Some((i, leader.instance))
-    })
-    .await
+            .find(|s| s.role == ProjectorRole::Leader && Some(s.instance.as_str()) != not)
+            .and_then(|s| {
+                let i = procs.iter().position(|p| p.log().contains(&s.instance))?;
+                Some((i, s.instance.clone()))
+            });
+        if let Some(found) = found {
+            return found;
+        }
+        if tokio::time::Instant::now() > deadline {
+            let logs: Vec<String> = procs
+                .iter()
+                .map(|p| {
+                    let log = p.log();
+                    let lines: Vec<&str> = log.lines().collect();
+                    lines[lines.len().saturating_sub(30)..].join("\n")
+                })
+                .collect();
+            panic!(
+                "no leader (other than {not:?}) within {TAKE_OVER:?}; statuses {statuses:?}\n--- first:\n{}\n--- second:\n{}",
+                logs[0], logs[1]
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
 }
 
 /// Keeps about `calls` calls in progress (a customer and an agent at SiteA, an agent at SiteB,

@@ -10,18 +10,19 @@ use common::*;
 use ledger_schemas::{ConfigKey, Message, OptionChanged, OptionName, subject};
 
 async fn records(l: &Ledger) -> Vec<OptionChanged> {
-    ledger_replay::read_filtered(
-        &l.client,
-        subject::AUDIT_STREAM,
-        &subject::audit_options(site("SiteA")),
-        1,
-        None,
-    )
-    .await
-    .unwrap()
-    .iter()
-    .map(|m| OptionChanged::decode(&m.payload).unwrap())
-    .collect()
+    l.nats
+        .history
+        .read_filtered(
+            subject::AUDIT_STREAM,
+            &subject::audit_options(site("SiteA")),
+            1,
+            None,
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| OptionChanged::decode(&m.payload).unwrap())
+        .collect()
 }
 
 async fn wait_records(l: &Ledger, n: usize) -> Vec<OptionChanged> {

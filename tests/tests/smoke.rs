@@ -7,7 +7,7 @@ use async_nats::jetstream::{self, context::PublishErrorKind, message::PublishMes
 use ledger_schemas::{
     Dn, EventBody, Joined, Message, MonitorMode, PartyEvent, Role, Site, subject,
 };
-use ledger_services::{ProvisionError, StoreConfig, connect, ledger_stream_config, provision};
+use ledger_services::{Connection, ProvisionError, StoreConfig, ledger_stream_config, provision};
 use ledger_test_harness::{Cluster, NatsServer};
 use uuid::Uuid;
 
@@ -30,7 +30,7 @@ fn joined() -> PartyEvent {
 #[tokio::test]
 async fn provisioning_creates_the_contracts_streams_and_buckets_idempotently() {
     let server = NatsServer::start().unwrap();
-    let client = connect(server.url(), "smoke").await.unwrap();
+    let client = Connection::to(server.url()).connect().await.unwrap().client;
     let js = jetstream::new(client);
     let store = StoreConfig::default();
     // Two services starting at the same time both succeed.
@@ -56,7 +56,7 @@ async fn provisioning_creates_the_contracts_streams_and_buckets_idempotently() {
 #[tokio::test]
 async fn an_event_round_trips_through_jetstream_once_despite_a_retried_publish() {
     let server = NatsServer::start().unwrap();
-    let client = connect(server.url(), "smoke").await.unwrap();
+    let client = Connection::to(server.url()).connect().await.unwrap().client;
     let js = jetstream::new(client);
     let mut stores = provision(&js, &StoreConfig::default()).await.unwrap();
     let event = joined();
@@ -89,7 +89,7 @@ async fn an_event_round_trips_through_jetstream_once_despite_a_retried_publish()
 #[tokio::test]
 async fn the_per_call_sequence_check_refuses_a_stale_expectation() {
     let server = NatsServer::start().unwrap();
-    let js = jetstream::new(connect(server.url(), "smoke").await.unwrap());
+    let js = jetstream::new(Connection::to(server.url()).connect().await.unwrap().client);
     provision(&js, &StoreConfig::default()).await.unwrap();
     let event = joined();
     let seq = js
@@ -125,7 +125,7 @@ async fn the_per_call_sequence_check_refuses_a_stale_expectation() {
 #[tokio::test]
 async fn an_existing_stream_with_incompatible_settings_is_refused_and_left_alone() {
     let server = NatsServer::start().unwrap();
-    let js = jetstream::new(connect(server.url(), "smoke").await.unwrap());
+    let js = jetstream::new(Connection::to(server.url()).connect().await.unwrap().client);
     let mut wrong = ledger_stream_config(
         subject::EVENTS_STREAM,
         subject::EVENTS_SUBJECTS,
@@ -151,7 +151,11 @@ async fn an_existing_stream_with_incompatible_settings_is_refused_and_left_alone
 #[tokio::test]
 async fn a_three_node_cluster_serves_replicated_streams() {
     let cluster = Cluster::start(3).unwrap();
-    let client = connect(&cluster.urls(), "smoke").await.unwrap();
+    let client = Connection::to(cluster.urls())
+        .connect()
+        .await
+        .unwrap()
+        .client;
     let js = jetstream::new(client);
     let store = StoreConfig {
         replicas: 3,

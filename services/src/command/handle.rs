@@ -2,7 +2,6 @@
 
 use bytes::Bytes;
 use ledger_core::{Admitted, Call, Decision, View, admit, after_conflict, decide, unavailable};
-use ledger_replay::{read_call, read_filtered};
 use ledger_schemas::{
     Accepted, AuditRecord, DeleteReply, DeleteRequest, Message, PartyEvent, Refusal, RefusalCode,
     Site, SiteOptions, subject,
@@ -13,9 +12,13 @@ use super::append::{Appended, append, audit};
 use super::{Calls, CommandContext};
 use crate::clock::now_us;
 
-/// Handles one request and returns the encoded reply. Every reply to a request that names a call
-/// is recorded in the audit before it is returned.
-pub(super) async fn handle(ctx: &CommandContext, calls: &mut Calls, payload: &[u8]) -> Bytes {
+/// Handles one request and returns the encoded reply, and whether it was accepted. Every reply
+/// to a request that names a call is recorded in the audit before it is returned.
+pub(super) async fn handle(
+    ctx: &CommandContext,
+    calls: &mut Calls,
+    payload: &[u8],
+) -> (Bytes, bool) {
     let options = *ctx.options.borrow();
     let site = ctx.site;
     let mut view_seq = 0;
@@ -62,14 +65,14 @@ pub(super) async fn handle(ctx: &CommandContext, calls: &mut Calls, payload: &[u
             view_seq,
             config: options,
         };
-        if let Err(e) = audit(&ctx.js, call, &record).await {
+        if let Err(e) = audit(&ctx.nats.js, call, &record).await {
             // The decision cannot be put on record: the client is told to retry, and a retry
             // with the same request id is answered as the first decision was.
             tracing::error!(%site, %call, error = %e, "cannot record the decision in LEDGER_AUDIT; answering unavailable");
             reply.outcome = Err(unavailable());
         }
     }
-    Bytes::from(reply.encode())
+    (Bytes::from(reply.encode()), reply.outcome.is_ok())
 }
 
 /// Refusals a view that lags the stream could cause: checked again after catching up the call.
@@ -129,7 +132,7 @@ async fn attempt_delete(
                 let expected = calls.call(request.call).map_or(0, Call::last_read);
                 let event = deletion.into_event(Uuid::now_v7(), now_us(), site);
                 let payload = Bytes::from(event.encode());
-                let appended = append(&ctx.js, &event, payload.clone(), request.request, expected)
+                let appended = append(&ctx.nats.js, &event, payload.clone(), request.request, expected)
                     .await
                     .map_err(|e| {
                         tracing::error!(%site, call = %request.call, error = %e, "cannot append party_deleted");
@@ -179,7 +182,7 @@ fn accepted(
 /// Folds the call's events that the view has not read yet, straight from the stream.
 async fn catch_up(ctx: &CommandContext, calls: &mut Calls, call: Uuid) -> Result<(), Refusal> {
     let from = calls.call(call).map_or(1, |c| c.last_read() + 1);
-    let messages = read_call(&ctx.client, call, from, None)
+    let messages = ctx.nats.history.read_call(call, from, None)
         .await
         .map_err(|e| {
             tracing::error!(site = %ctx.site, %call, error = %e, "cannot bring the call up to date");
@@ -199,7 +202,10 @@ async fn stored_event(
     seq: u64,
 ) -> Result<Uuid, Refusal> {
     let filter = subject::call_events(request.call);
-    let messages = read_filtered(&ctx.client, subject::EVENTS_STREAM, &filter, seq, Some(seq))
+    let messages = ctx
+        .nats
+        .history
+        .read_filtered(subject::EVENTS_STREAM, &filter, seq, Some(seq))
         .await
         .map_err(|e| {
             tracing::error!(site = %ctx.site, seq, error = %e, "cannot read a stored event back");

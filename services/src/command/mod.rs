@@ -13,6 +13,7 @@ mod append;
 mod handle;
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream::{
@@ -26,15 +27,14 @@ use ledger_schemas::{Site, SiteOptions, subject};
 use tokio::sync::watch;
 
 use crate::site::{SiteError, read_floor, recover};
-use crate::{Config, Stores};
+use crate::status::Status;
+use crate::{Config, Nats, Stores};
 
 /// What a site's command service needs.
 #[derive(Debug, Clone)]
 pub struct CommandContext {
     /// The connection.
-    pub client: async_nats::Client,
-    /// JetStream on it.
-    pub js: jetstream::Context,
+    pub nats: Nats,
     /// The streams and buckets.
     pub stores: Stores,
     /// The site.
@@ -43,6 +43,8 @@ pub struct CommandContext {
     pub config: Config,
     /// The site's options, kept current by [`crate::watch_options`].
     pub options: watch::Receiver<SiteOptions>,
+    /// This process's status for the site, where decisions are counted.
+    pub status: Arc<Mutex<Status>>,
 }
 
 /// Why a command service stopped serving (it starts again after a pause).
@@ -107,15 +109,7 @@ async fn serve_site(
         .await
         .map_err(SiteError::unavailable("reading the site's floor"))?
         .seq;
-    recover(
-        &ctx.client,
-        &ctx.stores,
-        site,
-        &mut calls,
-        floor,
-        |_, ()| {},
-    )
-    .await?;
+    recover(&ctx.nats, &ctx.stores, site, &mut calls, floor, |_, ()| {}).await?;
     let deliver_policy = match floor {
         0 => DeliverPolicy::All,
         floor => DeliverPolicy::ByStartSequence {
@@ -136,6 +130,7 @@ async fn serve_site(
         .await
         .map_err(|e| unavailable("following events")(e.into()))?;
     let service = ctx
+        .nats
         .client
         .service_builder()
         .description(format!("TDeleteFromConference for site {site}"))
@@ -175,7 +170,15 @@ async fn serve_site(
                 while let Some(Some(Ok(m))) = tokio::task::unconstrained(feed.next()).now_or_never() {
                     ingest(&mut calls, kept, &m);
                 }
-                let reply = handle::handle(ctx, &mut calls, &request.message.payload).await;
+                let (reply, accepted) = handle::handle(ctx, &mut calls, &request.message.payload).await;
+                // A std mutex: held for an increment, never across an await.
+                if let Ok(mut s) = ctx.status.lock() {
+                    if accepted {
+                        s.counters.deletes_accepted += 1;
+                    } else {
+                        s.counters.deletes_refused += 1;
+                    }
+                }
                 if let Err(e) = request.respond(Ok(reply)).await {
                     tracing::warn!(%site, error = %e, "could not send a reply");
                 }

@@ -31,7 +31,6 @@ mod writer;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_nats::jetstream;
 use ledger_schemas::{Site, SiteOptions};
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -39,7 +38,7 @@ use uuid::Uuid;
 use crate::lease::{Lease, LeaseError};
 use crate::site::SiteError;
 use crate::status::{Counters, Role as StatusRole, Status};
-use crate::{Config, Stores, fence::Fence};
+use crate::{Config, Nats, Stores, fence::Fence};
 use leader::{Ended, Leader};
 
 /// Why a projector stopped leading.
@@ -72,9 +71,7 @@ impl ProjectorError {
 #[derive(Debug, Clone)]
 pub struct SiteContext {
     /// The connection.
-    pub client: async_nats::Client,
-    /// JetStream on it.
-    pub js: jetstream::Context,
+    pub nats: Nats,
     /// The streams and buckets.
     pub stores: Stores,
     /// The site.
@@ -98,7 +95,12 @@ impl SiteContext {
             s.role = role;
             s.instance = instance.to_string();
             if let Some(c) = counters {
-                s.counters = c;
+                // The command service's counters are its own.
+                s.counters = Counters {
+                    deletes_accepted: s.counters.deletes_accepted,
+                    deletes_refused: s.counters.deletes_refused,
+                    ..c
+                };
             }
         }
     }
@@ -117,7 +119,7 @@ enum Role {
 pub async fn run(ctx: SiteContext, mut shutdown: watch::Receiver<bool>) {
     let instance = ctx.instance;
     let site = ctx.site;
-    let fence = Fence::new(ctx.js.clone(), &ctx.stores.projector);
+    let fence = Fence::new(ctx.nats.js.clone(), &ctx.stores.projector);
     let mut role = Role::Standby;
     loop {
         role = match role {

@@ -17,10 +17,10 @@ use ledger_schemas::{
 use uuid::Uuid;
 
 use super::ProjectorError;
-use crate::Stores;
 use crate::clock::now_us;
 use crate::fence::is_wrong_last_sequence;
 use crate::site::keys::{StoredKey, since};
+use crate::{Nats, Stores};
 
 /// Header of an option change record: the `LEDGER_CONFIG` revision of the change.
 const REVISION_HEADER: &str = "Ledger-Config-Revision";
@@ -78,15 +78,14 @@ impl OptionLog {
     ///
     /// [`ProjectorError`] when NATS fails.
     pub(super) async fn start(
-        client: &async_nats::Client,
-        js: &jetstream::Context,
+        nats: &Nats,
         stores: &Stores,
         site: Site,
     ) -> Result<(Self, Vec<StoredKey>), ProjectorError> {
         let (last_record, recorded) = last_record(stores, site).await?;
         // Every revision of the site's keys the bucket keeps (at most 16 each).
         let filter = format!("{site}.>");
-        let history = since(client, &stores.config, &filter, 1)
+        let history = since(&nats.client, &stores.config, &filter, 1)
             .await
             .map_err(unavailable("reading the options' history"))?;
         let after = history.last().map_or(0, |k| k.revision).max(recorded);
@@ -97,7 +96,7 @@ impl OptionLog {
             .map_err(|e| unavailable("watching the options")(e.into()))?;
         let mut log = Self {
             site,
-            js: js.clone(),
+            js: nats.js.clone(),
             stores: stores.clone(),
             values: [None, None, None],
             options: SiteOptions::default(),

@@ -76,7 +76,7 @@ async fn prepare(
         .state
         .last_sequence;
 
-    let (mut options, backlog) = OptionLog::start(&ctx.client, &ctx.js, &ctx.stores, site).await?;
+    let (mut options, backlog) = OptionLog::start(&ctx.nats, &ctx.stores, site).await?;
     let mut lists = Lists::new(site, ctx.config.ended_calls_kept);
     for change in &backlog {
         if options.record(change).await? != Recorded::Ignored {
@@ -85,7 +85,7 @@ async fn prepare(
     }
 
     let recovered = recover(
-        &ctx.client,
+        &ctx.nats,
         &ctx.stores,
         site,
         lists.fold_mut(),
@@ -94,7 +94,7 @@ async fn prepare(
     )
     .await?;
     lists.count_recovered(recovered);
-    let stored = stored_lists(ctx).await?;
+    let stored = stored_lists(ctx, floor.seq).await?;
     let over_stored = !stored.is_empty();
     lists.found_stored(stored);
     // After another instance, or over lists already stored (a rebuild from the start).
@@ -180,13 +180,23 @@ async fn fence_floor(
     ))
 }
 
-/// What the site's list keys hold now, by call.
-async fn stored_lists(ctx: &SiteContext) -> Result<HashMap<Uuid, Found>, ProjectorError> {
-    let keys = latest(&ctx.client, &ctx.stores.lct, &format!("{}.>", ctx.site))
-        .await
-        .map_err(ProjectorError::unavailable("reading LCTParty lists"))?;
+/// What the site's list keys hold now, by call; not the markers of lists deleted at or before
+/// the floor: those calls' views emptied before anything this leader reads, so whatever it
+/// writes for them is newer.
+async fn stored_lists(
+    ctx: &SiteContext,
+    floor: u64,
+) -> Result<HashMap<Uuid, Found>, ProjectorError> {
+    let keys = latest(
+        &ctx.nats.client,
+        &ctx.stores.lct,
+        &format!("{}.>", ctx.site),
+    )
+    .await
+    .map_err(ProjectorError::unavailable("reading LCTParty lists"))?;
     Ok(keys
         .into_iter()
+        .filter(|k| k.operation == Operation::Put || k.marker_seq.is_none_or(|seq| seq > floor))
         .filter_map(|k| {
             let call = k
                 .key

@@ -79,9 +79,9 @@ impl Writer {
     pub(super) fn new(ctx: &SiteContext, standing: watch::Receiver<Standing>) -> Self {
         Self {
             site: ctx.site,
-            client: ctx.client.clone(),
-            lct: Fence::new(ctx.js.clone(), &ctx.stores.lct),
-            internal: Fence::new(ctx.js.clone(), &ctx.stores.projector),
+            client: ctx.nats.client.clone(),
+            lct: Fence::new(ctx.nats.js.clone(), &ctx.stores.lct),
+            internal: Fence::new(ctx.nats.js.clone(), &ctx.stores.projector),
             marker_ttl: ctx.config.store.marker_ttl,
             standing,
         }

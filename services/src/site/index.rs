@@ -8,7 +8,7 @@ use ledger_schemas::{Site, subject};
 use uuid::Uuid;
 
 use super::keys::latest;
-use crate::Stores;
+use crate::{Nats, Stores};
 use async_nats::jetstream::kv::Operation;
 
 /// One call in progress as the index holds it.
@@ -41,11 +41,11 @@ pub fn index_value(first_seq: u64) -> Bytes {
 ///
 /// When the bucket cannot be read.
 pub async fn indexed(
-    client: &async_nats::Client,
+    nats: &Nats,
     stores: &Stores,
     site: Site,
 ) -> Result<Vec<Indexed>, async_nats::Error> {
-    let keys = latest(client, &stores.projector, &format!("active.{site}.>")).await?;
+    let keys = latest(&nats.client, &stores.projector, &format!("active.{site}.>")).await?;
     Ok(keys
         .into_iter()
         .filter(|k| k.operation == Operation::Put)

@@ -4,12 +4,12 @@
 
 use futures::{StreamExt, TryStreamExt};
 use ledger_core::Fold;
-use ledger_replay::{StoredMessage, read_call};
+use ledger_replay::StoredMessage;
 use ledger_schemas::Site;
 
 use super::SiteError;
 use super::index::{Indexed, indexed};
-use crate::Stores;
+use crate::{Nats, Stores};
 
 /// Calls read back at once.
 const PARALLEL: usize = 16;
@@ -22,7 +22,7 @@ const PARALLEL: usize = 16;
 ///
 /// [`SiteError`] when the index or the stream cannot be read.
 pub async fn recover<T: Default>(
-    client: &async_nats::Client,
+    nats: &Nats,
     stores: &Stores,
     site: Site,
     fold: &mut Fold<T>,
@@ -33,7 +33,7 @@ pub async fn recover<T: Default>(
     if floor == 0 {
         return Ok(0);
     }
-    let calls = indexed(client, stores, site)
+    let calls = indexed(nats, stores, site)
         .await
         .map_err(SiteError::unavailable(
             "reading the index of calls in progress",
@@ -43,7 +43,8 @@ pub async fn recover<T: Default>(
     }
     let loaded: Vec<(Indexed, Vec<StoredMessage>)> = futures::stream::iter(calls)
         .map(|entry| async move {
-            read_call(client, entry.call, entry.first_seq, Some(floor))
+            nats.history
+                .read_call(entry.call, entry.first_seq, Some(floor))
                 .await
                 .map(|messages| (entry, messages))
         })

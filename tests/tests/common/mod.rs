@@ -16,11 +16,16 @@ use ledger_schemas::{
     PartyEvent, Role, Site, subject,
 };
 use ledger_services::{
-    Config, Publisher, Role as ProjectorRole, ServeHandle, Status, Stores, connect, now_us,
-    provision,
+    Config, Connection, Nats, Publisher, Role as ProjectorRole, ServeHandle, Status, Stores,
+    now_us, provision,
 };
 use ledger_test_harness::NatsServer;
 use uuid::Uuid;
+
+/// Connects to `url` as client `name`.
+pub async fn connect(url: &str, name: &str) -> Nats {
+    Connection::to(url).name(name).connect().await.unwrap()
+}
 
 pub fn site(s: &str) -> Site {
     Site::new(s).unwrap()
@@ -29,6 +34,7 @@ pub fn site(s: &str) -> Site {
 /// A real nats-server with the ledger's streams and buckets.
 pub struct Ledger {
     pub server: NatsServer,
+    pub nats: Nats,
     pub client: async_nats::Client,
     pub js: jetstream::Context,
     pub stores: Stores,
@@ -38,12 +44,13 @@ pub struct Ledger {
 impl Ledger {
     pub async fn start() -> Self {
         let server = NatsServer::start().unwrap();
-        let client = connect(server.url(), "test").await.unwrap();
-        let js = jetstream::new(client.clone());
+        let nats = connect(server.url(), "test").await;
+        let (client, js) = (nats.client.clone(), nats.js.clone());
         let stores = provision(&js, &Config::default().store).await.unwrap();
         let publisher = Publisher::new(js.clone());
         Self {
             server,
+            nats,
             client,
             js,
             stores,
@@ -135,7 +142,7 @@ impl Ledger {
     /// Runs the ledger's services for `sites` in this process until the handle is stopped.
     pub fn serve(&self, sites: &[&str], config: Config) -> Serving {
         let sites: Vec<Site> = sites.iter().map(|s| site(s)).collect();
-        Serving(ServeHandle::spawn(self.client.clone(), sites, config))
+        Serving(ServeHandle::spawn(self.nats.clone(), sites, config))
     }
 }
 
@@ -335,7 +342,9 @@ impl Ledger {
 
     /// The `party_deleted` events stored for a call.
     pub async fn deletions(&self, call: Uuid) -> Vec<PartyEvent> {
-        ledger_replay::read_call(&self.client, call, 1, None)
+        self.nats
+            .history
+            .read_call(call, 1, None)
             .await
             .unwrap()
             .into_iter()
@@ -409,9 +418,7 @@ pub async fn assert_lists_equal_the_fold(l: &Ledger, events: &[PartyEvent]) {
     let mut calls: Vec<Uuid> = events.iter().map(|e| e.call).collect();
     calls.dedup();
     for call in calls {
-        let messages = ledger_replay::read_call(&l.client, call, 1, None)
-            .await
-            .unwrap();
+        let messages = l.nats.history.read_call(call, 1, None).await.unwrap();
         let view = ledger_replay::Viewpoint::Site {
             site: site("SiteA"),
             propagates: true,
@@ -438,4 +445,31 @@ pub async fn floor_of(l: &Ledger, at: &str) -> u64 {
         .unwrap()
         .and_then(|v| std::str::from_utf8(&v).ok()?.parse().ok())
         .unwrap_or(0)
+}
+
+/// The `ledger` binary with no NATS settings from the environment, and `home` as its home,
+/// `nats` CLI folder, data folder and temporary folder.
+pub fn ledger_in(home: &std::path::Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(ledger_test_harness::ledger_binary().unwrap());
+    for var in [
+        "NATS_URL",
+        "NATS_CONTEXT",
+        "NATS_USER",
+        "NATS_PASSWORD",
+        "NATS_TOKEN",
+        "NATS_CREDS",
+        "NATS_NKEY",
+        "NATS_CERT",
+        "NATS_KEY",
+        "NATS_CA",
+        "LEDGER_DATA",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("HOME", home)
+        .env("TMPDIR", home.join("tmp"));
+    let _ = std::fs::create_dir_all(home.join("tmp"));
+    cmd
 }

@@ -2,22 +2,23 @@
 
 use std::io::Write;
 
-use super::{CliError, Format, Globals};
-use async_nats::jetstream;
+use super::Globals;
+use crate::CliError;
+use crate::output::{Format, time};
 use ledger_schemas::Site;
+use ledger_services::Nats;
 
 use super::parse_site;
-use crate::connect;
 
 /// Arguments of `ledger replay`.
 #[derive(Debug, Clone, clap::Args)]
-pub struct ReplayArgs {
+pub(crate) struct ReplayArgs {
     /// The call to replay.
     #[arg(long)]
-    pub call: uuid::Uuid,
+    pub(crate) call: uuid::Uuid,
     /// Show this site's view (under its propagation setting now) instead of the global view.
     #[arg(long, value_parser = parse_site)]
-    pub site: Option<Site>,
+    pub(crate) site: Option<Site>,
 }
 
 /// `ledger replay`: every stored event of a call in stream order, with the parties after it.
@@ -25,13 +26,29 @@ pub struct ReplayArgs {
 /// # Errors
 ///
 /// When NATS cannot be reached.
-pub async fn replay(g: &Globals, args: ReplayArgs) -> Result<(), CliError> {
-    let client = connect(&g.nats, "ledger-replay").await?;
-    let viewpoint = match args.site {
+pub(crate) async fn replay(g: &Globals, args: ReplayArgs) -> Result<(), CliError> {
+    let ep = g.connect("ledger-replay").await?;
+    let mut out = std::io::stdout().lock();
+    print_replay(&ep.nats, args.call, args.site, g.format, &mut out).await
+}
+
+/// Prints a call's replay (see [`replay`]) to `out`.
+///
+/// # Errors
+///
+/// When NATS cannot be reached or no event of the call is stored.
+pub(crate) async fn print_replay(
+    nats: &Nats,
+    call: uuid::Uuid,
+    site: Option<Site>,
+    format: Format,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    let viewpoint = match site {
         None => ledger_replay::Viewpoint::Global,
         Some(site) => {
-            let js = jetstream::new(client.clone());
-            let config = js
+            let config = nats
+                .js
                 .get_key_value(ledger_schemas::subject::CONFIG_BUCKET)
                 .await?;
             let key = ledger_schemas::ConfigKey {
@@ -45,22 +62,21 @@ pub async fn replay(g: &Globals, args: ReplayArgs) -> Result<(), CliError> {
             ledger_replay::Viewpoint::Site { site, propagates }
         }
     };
-    let messages = ledger_replay::read_call(&client, args.call, 1, None).await?;
+    let messages = nats.history.read_call(call, 1, None).await?;
     if messages.is_empty() {
-        return Err(format!("no event of call {} is stored", args.call).into());
+        return Err(format!("no event of call {call} is stored").into());
     }
-    let steps = ledger_replay::fold(args.call, &messages, viewpoint);
-    let mut out = std::io::stdout().lock();
-    if g.format == Format::Table {
+    let steps = ledger_replay::fold(call, &messages, viewpoint);
+    if format == Format::Table {
         writeln!(
             out,
-            "{:>8}  {:<14} {:<24} PARTIES AFTER",
-            "SEQ", "KIND", "PARTY"
+            "{:>8}  {:<30} {:<14} {:<24} PARTIES AFTER",
+            "SEQ", "TIME", "KIND", "PARTY"
         )?;
     }
     for step in &steps {
         let line = step.to_json();
-        match g.format {
+        match format {
             Format::Json => writeln!(out, "{line}")?,
             Format::Table => {
                 let who = match (&step.who, line["party"].as_str()) {
@@ -79,9 +95,10 @@ pub async fn replay(g: &Globals, args: ReplayArgs) -> Result<(), CliError> {
                     .iter()
                     .map(|p| format!("{}@{}", p.dn, p.location))
                     .collect();
+                let at = line["ts"].as_u64().map(time).unwrap_or_default();
                 writeln!(
                     out,
-                    "{:>8}  {kind:<14} {who:<24} {}{note}",
+                    "{:>8}  {at:<30} {kind:<14} {who:<24} {}{note}",
                     step.seq,
                     parties.join(", ")
                 )?;
@@ -93,13 +110,13 @@ pub async fn replay(g: &Globals, args: ReplayArgs) -> Result<(), CliError> {
 
 /// Arguments of `ledger audit`.
 #[derive(Debug, Clone, clap::Args)]
-pub struct AuditArgs {
+pub(crate) struct AuditArgs {
     /// Only the decisions about this call.
     #[arg(long)]
-    pub call: Option<uuid::Uuid>,
+    pub(crate) call: Option<uuid::Uuid>,
     /// Only the decisions of this site.
     #[arg(long, value_parser = parse_site)]
-    pub site: Option<Site>,
+    pub(crate) site: Option<Site>,
 }
 
 /// `ledger audit`: every recorded decision in stream order.
@@ -107,16 +124,30 @@ pub struct AuditArgs {
 /// # Errors
 ///
 /// When NATS cannot be reached.
-pub async fn audit(g: &Globals, args: AuditArgs) -> Result<(), CliError> {
-    let client = connect(&g.nats, "ledger-audit").await?;
-    let js = jetstream::new(client);
-    let entries = ledger_replay::read_audit(&js, args.site, args.call).await?;
+pub(crate) async fn audit(g: &Globals, args: AuditArgs) -> Result<(), CliError> {
+    let ep = g.connect("ledger-audit").await?;
     let mut out = std::io::stdout().lock();
-    if g.format == Format::Table {
+    print_audit(&ep.nats, args.site, args.call, g.format, &mut out).await
+}
+
+/// Prints the recorded decisions (see [`audit`]) to `out`.
+///
+/// # Errors
+///
+/// When NATS cannot be reached.
+pub(crate) async fn print_audit(
+    nats: &Nats,
+    site: Option<Site>,
+    call: Option<uuid::Uuid>,
+    format: Format,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    let entries = ledger_replay::read_audit(&nats.js, site, call).await?;
+    if format == Format::Table {
         writeln!(
             out,
-            "{:>6}  {:<27} {:<8} {:<36} {:<10} {:<38} RESULT",
-            "SEQ", "TIME (µs)", "SITE", "CALL", "THIS_DN", "OTHER_DN"
+            "{:>6}  {:<30} {:<8} {:<36} {:<10} {:<38} RESULT",
+            "SEQ", "DECIDED", "SITE", "CALL", "THIS_DN", "OTHER_DN"
         )?;
     }
     for entry in entries {
@@ -138,13 +169,13 @@ pub async fn audit(g: &Globals, args: AuditArgs) -> Result<(), CliError> {
             "ok": record.reply.outcome.is_ok(),
             "code": code,
         });
-        match g.format {
+        match format {
             Format::Json => writeln!(out, "{line}")?,
             Format::Table => writeln!(
                 out,
-                "{:>6}  {:<27} {:<8} {:<36} {:<10} {:<38} {}",
+                "{:>6}  {:<30} {:<8} {:<36} {:<10} {:<38} {}",
                 entry.seq,
-                record.ts,
+                time(record.ts),
                 record.site,
                 entry.call,
                 record.request_text("this_dn").unwrap_or("-"),

@@ -3,59 +3,57 @@
 
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::{
-    self,
-    consumer::{DeliverPolicy, pull},
-};
+use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use futures::StreamExt;
 use ledger_schemas::{
     ConfigKey, Dn, EventBody, Joined, MonitorMode, OptionName, PartyEvent, Role, Site, subject,
 };
 use uuid::Uuid;
 
-use super::{BenchError, bar};
-use crate::{Config, Publisher, Stores, provision};
+use super::BenchError;
+use crate::output::bar;
+use ledger_services::{Config, Nats, Publisher, Stores, provision};
 
 /// Settings of a catch-up benchmark.
 #[derive(Debug, Clone)]
-pub struct CatchUp {
+pub(crate) struct CatchUp {
     /// Events in the stream (published first when the stream holds fewer).
-    pub events: u64,
+    pub(crate) events: u64,
     /// Calls in progress at once while generating (their events interleave in the stream).
-    pub concurrent_calls: usize,
+    pub(crate) concurrent_calls: usize,
     /// Rounds of each reader; medians are reported.
-    pub rounds: usize,
+    pub(crate) rounds: usize,
     /// Projector settings (batch size).
-    pub config: Config,
+    pub(crate) config: Config,
     /// Show progress bars.
-    pub progress: bool,
+    pub(crate) progress: bool,
 }
 
 /// One reader's rate.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct Rate {
+pub(crate) struct Rate {
     /// What was measured.
-    pub reader: &'static str,
+    pub(crate) reader: &'static str,
     /// Events read.
-    pub events: u64,
+    pub(crate) events: u64,
     /// Seconds per round.
-    pub seconds: Vec<f64>,
+    pub(crate) seconds: Vec<f64>,
     /// Median events per second.
-    pub median_rate: f64,
+    pub(crate) median_rate: f64,
 }
 
 /// The result: both rates and their ratio.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct CatchUpReport {
+pub(crate) struct CatchUpReport {
     /// The raw pull consumer.
-    pub raw: Rate,
+    pub(crate) raw: Rate,
     /// The projector.
-    pub projector: Rate,
+    pub(crate) projector: Rate,
     /// `projector.median_rate / raw.median_rate`.
-    pub ratio: f64,
+    pub(crate) ratio: f64,
     /// LCTParty list writes (puts and ends) per event in the projector's median round: how much
     /// coalescing saved.
-    pub list_writes_per_event: f64,
+    pub(crate) list_writes_per_event: f64,
 }
 
 /// Synthetic traffic: calls of a customer and three agents at two sites, joining and then
@@ -142,11 +140,8 @@ impl Traffic {
 /// # Errors
 ///
 /// When NATS fails.
-pub async fn catch_up(
-    client: async_nats::Client,
-    bench: CatchUp,
-) -> Result<CatchUpReport, BenchError> {
-    let js = jetstream::new(client.clone());
+pub(crate) async fn catch_up(nats: Nats, bench: CatchUp) -> Result<CatchUpReport, BenchError> {
+    let js = nats.js.clone();
     let stores = provision(&js, &bench.config.store).await?;
     let mut info = stores.events.clone();
     let stored = info.info().await?.state.messages;
@@ -175,7 +170,7 @@ pub async fn catch_up(
     let mut writes = Vec::new();
     for round in 0..bench.rounds.max(1) {
         raw.push(raw_read(&stores, events, &bench, round).await?);
-        let (seconds, written) = project(&client, &stores, total, &bench, round).await?;
+        let (seconds, written) = project(&nats, &stores, total, &bench, round).await?;
         projected.push(seconds);
         writes.push(written);
         tracing::info!(
@@ -254,7 +249,7 @@ async fn raw_read(
 /// propagation on (every event in its view, every change written and published). Returns the
 /// seconds until every list is written, and the list writes made.
 async fn project(
-    client: &async_nats::Client,
+    nats: &Nats,
     stores: &Stores,
     last_seq: u64,
     bench: &CatchUp,
@@ -280,11 +275,11 @@ async fn project(
         commands: false,
         ..bench.config.clone()
     };
-    let serving = crate::ServeHandle::spawn(client.clone(), vec![site], config);
-    let status = crate::status_subject(site);
+    let serving = ledger_services::ServeHandle::spawn(nats.clone(), vec![site], config);
+    let status = ledger_services::status_subject(site);
     let written = loop {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let Ok(reply) = client.request(status.clone(), "".into()).await else {
+        let Ok(reply) = nats.client.request(status.clone(), "".into()).await else {
             continue;
         };
         let v: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap_or_default();

@@ -2,22 +2,27 @@
 
 use std::io::Write;
 
-use async_nats::jetstream;
 use ledger_schemas::{ConfigKey, OptionName, Site, SiteOptions};
 
-use super::{CliError, Format, Globals, parse_site};
-use crate::{StoreConfig, connect, provision};
+use super::{Globals, parse_site};
+use crate::CliError;
+use crate::output::Format;
+use ledger_services::{StoreConfig, provision};
 
 /// `ledger config` subcommands.
 #[derive(Debug, Clone, clap::Subcommand)]
-pub enum ConfigCommand {
+pub(crate) enum ConfigCommand {
     /// Show a site's three options as in force (defaults where unset).
+    #[command(after_help = "Example:\n  ledger config get --site SiteA")]
     Get {
         /// The site.
         #[arg(long, value_parser = parse_site)]
         site: Site,
     },
     /// Set one option of a site; a value the option does not take is refused before writing.
+    #[command(
+        after_help = "Examples:\n  ledger config set --site SiteA TServer/sip-remote-del-from-conf true\n  ledger config set --site SiteA extrouter/use-data-from current"
+    )]
     Set {
         /// The site.
         #[arg(long, value_parser = parse_site)]
@@ -44,10 +49,11 @@ fn parse_option(s: &str) -> Result<OptionName, String> {
 /// # Errors
 ///
 /// When NATS cannot be reached or the value is refused.
-pub async fn config(g: &Globals, command: ConfigCommand) -> Result<(), CliError> {
-    let client = connect(&g.nats, "ledger-config").await?;
-    let js = jetstream::new(client);
-    let kv = provision(&js, &StoreConfig::default()).await?.config;
+pub(crate) async fn config(g: &Globals, command: ConfigCommand) -> Result<(), CliError> {
+    let ep = g.connect("ledger-config").await?;
+    let kv = provision(&ep.nats.js, &StoreConfig::default())
+        .await?
+        .config;
     let site = match &command {
         ConfigCommand::Get { site } | ConfigCommand::Set { site, .. } => *site,
     };

@@ -2,25 +2,26 @@
 
 use std::io::Write;
 
-use super::{CliError, Format, Globals};
-
-use crate::{Config, connect};
+use super::Globals;
+use crate::CliError;
+use crate::output::Format;
+use ledger_services::Config;
 
 /// Arguments of `ledger bench catch-up`.
 #[derive(Debug, Clone, clap::Args)]
-pub struct CatchUpArgs {
+pub(crate) struct CatchUpArgs {
     /// Events in the stream; missing ones are published first (use a server of its own).
     #[arg(long, default_value_t = 1_000_000)]
-    pub events: u64,
+    pub(crate) events: u64,
     /// Calls in progress at once in the synthetic traffic.
     #[arg(long, default_value_t = 100)]
-    pub concurrent_calls: usize,
+    pub(crate) concurrent_calls: usize,
     /// Rounds of each reader, alternating; medians are reported.
     #[arg(long, default_value_t = 3)]
-    pub rounds: usize,
+    pub(crate) rounds: usize,
     /// Most events handled between two acknowledgements (both readers).
     #[arg(long, default_value_t = 1000)]
-    pub batch: usize,
+    pub(crate) batch: usize,
 }
 
 /// `ledger bench catch-up`: the projector's catch-up rate next to a raw pull consumer.
@@ -28,10 +29,10 @@ pub struct CatchUpArgs {
 /// # Errors
 ///
 /// When NATS fails.
-pub async fn bench_catch_up(g: &Globals, args: CatchUpArgs) -> Result<(), CliError> {
-    let client = connect(&g.nats, "ledger-bench").await?;
+pub(crate) async fn bench_catch_up(g: &Globals, args: CatchUpArgs) -> Result<(), CliError> {
+    let ep = g.connect("ledger-bench").await?;
     let report = crate::bench::catch_up(
-        client,
+        ep.nats.clone(),
         crate::bench::CatchUp {
             events: args.events,
             concurrent_calls: args.concurrent_calls,
@@ -74,13 +75,13 @@ pub async fn bench_catch_up(g: &Globals, args: CatchUpArgs) -> Result<(), CliErr
 
 /// Arguments of `ledger bench delete`.
 #[derive(Debug, Clone, clap::Args)]
-pub struct DeleteBenchArgs {
+pub(crate) struct DeleteBenchArgs {
     /// Accepted deletes (and raw publishes) per round.
     #[arg(long, default_value_t = 2000)]
-    pub requests: usize,
+    pub(crate) requests: usize,
     /// Rounds, alternating.
     #[arg(long, default_value_t = 3)]
-    pub rounds: usize,
+    pub(crate) rounds: usize,
 }
 
 /// `ledger bench delete`: accepted-delete latency next to a raw publish with the same headers.
@@ -88,10 +89,10 @@ pub struct DeleteBenchArgs {
 /// # Errors
 ///
 /// When NATS fails.
-pub async fn bench_delete(g: &Globals, args: DeleteBenchArgs) -> Result<(), CliError> {
-    let client = connect(&g.nats, "ledger-bench").await?;
+pub(crate) async fn bench_delete(g: &Globals, args: DeleteBenchArgs) -> Result<(), CliError> {
+    let ep = g.connect("ledger-bench").await?;
     let report = crate::bench::delete_latency(
-        client,
+        ep.nats.clone(),
         crate::bench::DeleteLatency {
             requests: args.requests,
             rounds: args.rounds,

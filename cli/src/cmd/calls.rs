@@ -3,41 +3,41 @@
 
 use std::io::Write;
 
-use async_nats::jetstream;
 use futures::{StreamExt, TryStreamExt};
 use ledger_schemas::{LctList, Message, Site, subject};
 use uuid::Uuid;
 
-use super::{CliError, Format, Globals, parse_site};
-use crate::connect;
-use crate::site::indexed;
+use super::{Globals, parse_site};
+use crate::CliError;
+use crate::output::Format;
+use ledger_services::site::indexed;
 
 /// Calls looked up at once.
 const PARALLEL: usize = 16;
 
 /// Arguments of `ledger calls`.
 #[derive(Debug, Clone, clap::Args)]
-pub struct CallsArgs {
+pub(crate) struct CallsArgs {
     /// The site whose calls in progress to list.
     #[arg(long, value_parser = parse_site)]
-    pub site: Site,
+    pub(crate) site: Site,
 }
 
 /// One call in progress at a site.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct CallInProgress {
+pub(crate) struct CallInProgress {
     /// The call.
-    pub call: Uuid,
+    pub(crate) call: Uuid,
     /// Stream sequence of its first event.
-    pub first_seq: u64,
+    pub(crate) first_seq: u64,
     /// Stream sequence of its last stored event (any site's).
-    pub last_seq: u64,
+    pub(crate) last_seq: u64,
     /// When the server stored that event, microseconds since the Unix epoch.
-    pub last_stored_us: u64,
+    pub(crate) last_stored_us: u64,
     /// Seconds since then.
-    pub idle_s: u64,
+    pub(crate) idle_s: u64,
     /// Parties in the site's LCTParty list; `None` when the site keeps no list of the call.
-    pub parties: Option<usize>,
+    pub(crate) parties: Option<usize>,
 }
 
 /// `ledger calls`: every call the site's projector holds in progress (its index, as of its last
@@ -46,16 +46,16 @@ pub struct CallInProgress {
 /// # Errors
 ///
 /// When NATS cannot be reached or the streams and buckets do not exist yet.
-pub async fn calls(g: &Globals, args: CallsArgs) -> Result<(), CliError> {
-    let client = connect(&g.nats, "ledger-calls").await?;
-    let js = jetstream::new(client.clone());
+pub(crate) async fn calls(g: &Globals, args: CallsArgs) -> Result<(), CliError> {
+    let ep = g.connect("ledger-calls").await?;
+    let nats = &ep.nats;
     let missing =
         |what: &str| format!("{what} not found: run `ledger serve` or `ledger provision`");
-    let stores = crate::Stores::open(&js)
+    let stores = ledger_services::Stores::open(&nats.js)
         .await
         .map_err(|_| missing("the ledger's streams and buckets"))?;
-    let indexed = indexed(&client, &stores, args.site).await?;
-    let now = crate::now_us();
+    let indexed = indexed(nats, &stores, args.site).await?;
+    let now = ledger_services::now_us();
     let (lct, events) = (&stores.lct, &stores.events);
     let mut calls: Vec<CallInProgress> = futures::stream::iter(indexed)
         .map(|entry| async move {

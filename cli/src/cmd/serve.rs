@@ -4,37 +4,38 @@ use std::time::Duration;
 
 use ledger_schemas::Site;
 
-use super::{CliError, Globals, parse_site, shutdown_signal};
-use crate::{Config, StoreConfig, connect};
+use super::{Globals, parse_site, shutdown_signal};
+use crate::CliError;
+use ledger_services::{Config, StoreConfig};
 
 /// Arguments of `ledger serve`.
 #[derive(Debug, Clone, clap::Args)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// A site to serve (repeat for several): its projector (and command service).
     #[arg(long = "site", required = true, value_parser = parse_site)]
-    pub sites: Vec<Site>,
+    pub(crate) sites: Vec<Site>,
     /// Replicas of each stream and bucket when they are created (3 on a three-node cluster).
     #[arg(long, default_value_t = 1)]
-    pub replicas: usize,
+    pub(crate) replicas: usize,
     /// Most events handled between two acknowledgements.
     #[arg(long, default_value_t = 1000)]
-    pub batch: usize,
+    pub(crate) batch: usize,
     /// Seconds a site's projector lease lives without renewal, at least 1: a standby takes over
     /// at most this long after the leader stopped renewing it (crashed, paused or cut off).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub lease_ttl: u64,
+    pub(crate) lease_ttl: u64,
     /// Seconds the marker of a deleted key (an ended call's list) stays before the server removes
     /// it; a replaced projector's late write is refused while it exists.
     #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(60..))]
-    pub marker_ttl: u64,
+    pub(crate) marker_ttl: u64,
     /// Run only the projectors, or only the command services (default: both).
     #[arg(long, value_enum)]
-    pub only: Option<Role>,
+    pub(crate) only: Option<Role>,
 }
 
 /// One of the services of a site.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Role {
+pub(crate) enum Role {
     /// The projector (LCTParty lists).
     Projector,
     /// The command service (TDeleteFromConference).
@@ -47,8 +48,8 @@ pub enum Role {
 /// # Errors
 ///
 /// When NATS cannot be reached or the streams cannot be provisioned.
-pub async fn serve(g: &Globals, args: ServeArgs) -> Result<(), CliError> {
-    let client = connect(&g.nats, "ledger-serve").await?;
+pub(crate) async fn serve(g: &Globals, args: ServeArgs) -> Result<(), CliError> {
+    let ep = g.connect("ledger-serve").await?;
     let config = Config {
         projector: args.only != Some(Role::Commands),
         commands: args.only != Some(Role::Projector),
@@ -61,6 +62,6 @@ pub async fn serve(g: &Globals, args: ServeArgs) -> Result<(), CliError> {
         marker_ttl: Duration::from_secs(args.marker_ttl),
         ..StoreConfig::default()
     });
-    crate::serve(client, &args.sites, config, shutdown_signal()).await?;
+    ledger_services::serve(ep.nats.clone(), &args.sites, config, shutdown_signal()).await?;
     Ok(())
 }

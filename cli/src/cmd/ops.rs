@@ -2,19 +2,20 @@
 
 use std::io::Write;
 
-use super::{CliError, Format, Globals};
-use async_nats::jetstream;
+use super::Globals;
+use crate::CliError;
+use crate::output::Format;
 use ledger_schemas::Site;
 
 use super::parse_site;
-use crate::{StoreConfig, connect, provision as provision_stores};
+use ledger_services::{StoreConfig, provision as provision_stores};
 
 /// Arguments of `ledger provision`.
 #[derive(Debug, Clone, clap::Args)]
-pub struct ProvisionArgs {
+pub(crate) struct ProvisionArgs {
     /// Replicas of each stream and bucket (3 on a three-node cluster).
     #[arg(long, default_value_t = 1)]
-    pub replicas: usize,
+    pub(crate) replicas: usize,
 }
 
 /// `ledger provision`: creates the streams and buckets when absent and prints their state.
@@ -22,14 +23,14 @@ pub struct ProvisionArgs {
 /// # Errors
 ///
 /// When NATS cannot be reached or a stream exists with incompatible settings.
-pub async fn provision(g: &Globals, args: ProvisionArgs) -> Result<(), CliError> {
-    let client = connect(&g.nats, "ledger-provision").await?;
-    let js = jetstream::new(client);
+pub(crate) async fn provision(g: &Globals, args: ProvisionArgs) -> Result<(), CliError> {
+    let ep = g.connect("ledger-provision").await?;
+    let js = &ep.nats.js;
     let store = StoreConfig {
         replicas: args.replicas,
         ..StoreConfig::default()
     };
-    let mut stores = provision_stores(&js, &store).await?;
+    let mut stores = provision_stores(js, &store).await?;
     let mut rows = Vec::new();
     for s in [&mut stores.events, &mut stores.audit] {
         let info = s.info().await?;
@@ -75,10 +76,10 @@ pub async fn provision(g: &Globals, args: ProvisionArgs) -> Result<(), CliError>
 
 /// Arguments of `ledger status`.
 #[derive(Debug, Clone, clap::Args)]
-pub struct StatusArgs {
+pub(crate) struct StatusArgs {
     /// The site whose projector to ask.
     #[arg(long, value_parser = parse_site)]
-    pub site: Site,
+    pub(crate) site: Site,
 }
 
 /// `ledger status`: asks a site's projector for its role and counters.
@@ -86,10 +87,11 @@ pub struct StatusArgs {
 /// # Errors
 ///
 /// When NATS cannot be reached or no projector of the site answers.
-pub async fn status(g: &Globals, args: StatusArgs) -> Result<(), CliError> {
-    let client = connect(&g.nats, "ledger-status").await?;
+pub(crate) async fn status(g: &Globals, args: StatusArgs) -> Result<(), CliError> {
+    let ep = g.connect("ledger-status").await?;
+    let client = &ep.nats.client;
     let reply = client
-        .request(crate::status_subject(args.site), "".into())
+        .request(ledger_services::status_subject(args.site), "".into())
         .await
         .map_err(|e| format!("no projector of {} answered: {e}", args.site))?;
     let status: serde_json::Value = serde_json::from_slice(&reply.payload)?;

@@ -5,37 +5,38 @@ use std::time::Duration;
 
 use ledger_schemas::Site;
 
-use super::{CliError, Format, Globals, parse_pair, parse_site};
-use crate::connect;
+use super::{Globals, parse_pair, parse_site};
+use crate::CliError;
+use crate::output::Format;
 
 /// Arguments of `ledger delete`.
 #[derive(Debug, Clone, clap::Args)]
-pub struct DeleteArgs {
+pub(crate) struct DeleteArgs {
     /// The requester's site: its command service decides, against its view.
     #[arg(long, value_parser = parse_site)]
-    pub site: Site,
+    pub(crate) site: Site,
     /// The call.
     #[arg(long)]
-    pub call: uuid::Uuid,
+    pub(crate) call: uuid::Uuid,
     /// The requester's DN (a present party of the call located at --site).
     #[arg(long)]
-    pub this_dn: String,
+    pub(crate) this_dn: String,
     /// The party to delete: its party id from the LCTParty list, `dn@site`, or a bare DN.
     #[arg(long)]
-    pub other_dn: String,
+    pub(crate) other_dn: String,
     /// The request id (idempotency key); a new one when absent. Resend with the same id to retry.
     #[arg(long)]
-    pub request: Option<uuid::Uuid>,
+    pub(crate) request: Option<uuid::Uuid>,
     /// A reason recorded in the audit, as key=value (repeatable).
     #[arg(long = "reason", value_parser = parse_pair)]
-    pub reasons: Vec<(String, String)>,
+    pub(crate) reasons: Vec<(String, String)>,
     /// An extension recorded in the audit, as key=value (repeatable).
     #[arg(long = "extension", value_parser = parse_pair)]
-    pub extensions: Vec<(String, String)>,
+    pub(crate) extensions: Vec<(String, String)>,
 }
 
 /// The reply as JSON: UUIDs as text.
-pub fn reply_json(reply: &ledger_schemas::DeleteReply) -> serde_json::Value {
+pub(crate) fn reply_json(reply: &ledger_schemas::DeleteReply) -> serde_json::Value {
     let party = |p: &ledger_schemas::LctParty| {
         serde_json::json!({
             "party": p.party.to_string(), "dn": p.dn.as_str(),
@@ -63,7 +64,7 @@ pub fn reply_json(reply: &ledger_schemas::DeleteReply) -> serde_json::Value {
 
 /// What `ledger delete` asks the process to exit with: 0 accepted, 2 refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Answer {
+pub(crate) enum Answer {
     /// The party was deleted (or had been, by the same request).
     Accepted,
     /// The request was refused; the reply says why.
@@ -76,7 +77,7 @@ pub enum Answer {
 ///
 /// When NATS cannot be reached, no command service of the site answers, or the arguments break
 /// the naming rules.
-pub async fn delete(g: &Globals, args: DeleteArgs) -> Result<Answer, CliError> {
+pub(crate) async fn delete(g: &Globals, args: DeleteArgs) -> Result<Answer, CliError> {
     use ledger_schemas::{DeleteReply, DeleteRequest, Dn, Message, Target};
     let request = DeleteRequest {
         request: args.request.unwrap_or_else(uuid::Uuid::now_v7),
@@ -86,7 +87,8 @@ pub async fn delete(g: &Globals, args: DeleteArgs) -> Result<Answer, CliError> {
         reasons: args.reasons.into_iter().collect(),
         extensions: args.extensions.into_iter().collect(),
     };
-    let client = connect(&g.nats, "ledger-delete").await?;
+    let ep = g.connect("ledger-delete").await?;
+    let client = &ep.nats.client;
     let subject = ledger_schemas::subject::delete_from_conference(args.site);
     let answer = tokio::time::timeout(
         Duration::from_secs(10),

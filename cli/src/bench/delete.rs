@@ -10,44 +10,47 @@ use ledger_schemas::{
 };
 use uuid::Uuid;
 
-use super::{BenchError, bar};
-use crate::{Config, Publisher, StoreConfig, ledger_stream_config, now_us, provision};
+use super::BenchError;
+use crate::output::bar;
+use ledger_services::{
+    Config, Nats, Publisher, StoreConfig, ledger_stream_config, now_us, provision,
+};
 
 /// Settings of the latency benchmark.
 #[derive(Debug, Clone)]
-pub struct DeleteLatency {
+pub(crate) struct DeleteLatency {
     /// Accepted deletes measured per round (and as many raw publishes).
-    pub requests: usize,
+    pub(crate) requests: usize,
     /// Rounds, alternating raw publishes and deletes.
-    pub rounds: usize,
+    pub(crate) rounds: usize,
     /// Show progress bars.
-    pub progress: bool,
+    pub(crate) progress: bool,
 }
 
 /// Percentiles of one measurement, in microseconds.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct Latencies {
+pub(crate) struct Latencies {
     /// What was measured.
-    pub what: &'static str,
+    pub(crate) what: &'static str,
     /// Samples.
-    pub samples: usize,
+    pub(crate) samples: usize,
     /// Median.
-    pub p50_us: f64,
+    pub(crate) p50_us: f64,
     /// 99th percentile.
-    pub p99_us: f64,
+    pub(crate) p99_us: f64,
     /// 99.9th percentile.
-    pub p999_us: f64,
+    pub(crate) p999_us: f64,
 }
 
 /// Both measurements and the ratio of their 99th percentiles.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct LatencyReport {
+pub(crate) struct LatencyReport {
     /// The raw publish with the same headers.
-    pub raw: Latencies,
+    pub(crate) raw: Latencies,
     /// Accepted TDeleteFromConference, request to reply.
-    pub delete: Latencies,
+    pub(crate) delete: Latencies,
     /// `delete.p99_us / raw.p99_us`.
-    pub p99_ratio: f64,
+    pub(crate) p99_ratio: f64,
 }
 
 fn percentiles(what: &'static str, mut us: Vec<f64>) -> Latencies {
@@ -92,11 +95,11 @@ fn joined(call: Uuid, site: Site, party: Uuid, dn: Dn) -> PartyEvent {
 /// # Errors
 ///
 /// When NATS fails or a delete is refused.
-pub async fn delete_latency(
-    client: async_nats::Client,
+pub(crate) async fn delete_latency(
+    nats: Nats,
     bench: DeleteLatency,
 ) -> Result<LatencyReport, BenchError> {
-    let js = jetstream::new(client.clone());
+    let (client, js) = (nats.client.clone(), nats.js.clone());
     let stores = provision(&js, &StoreConfig::default()).await?;
     // The baseline's own stream, with the settings of LEDGER_EVENTS.
     let raw_stream = ledger_stream_config("BENCH_RAW", "bench.raw.>", &StoreConfig::default());
@@ -113,7 +116,7 @@ pub async fn delete_latency(
         projector: false,
         ..Config::default()
     };
-    let serving = crate::ServeHandle::spawn(client.clone(), vec![site], config);
+    let serving = ledger_services::ServeHandle::spawn(nats.clone(), vec![site], config);
 
     // Wait until the service answers (a reply, even a refusal, means it is listening).
     let subject = subject::delete_from_conference(site);

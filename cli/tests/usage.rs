@@ -1,4 +1,4 @@
-//! The `ledger` binary as a user runs it.
+//! The `ledger` binary as a user runs it, without a server.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a panic is the failure report
 
 use std::process::Command;
