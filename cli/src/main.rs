@@ -68,17 +68,35 @@ enum Command {
         after_help = "Example:\n  ledger delete --site SiteA --call 0192f3a4-5b6c-7d8e-9f01-23456789abcd \\\n    --this-dn 7001 --other-dn 7001@SiteB"
     )]
     Delete(cmd::DeleteArgs),
-    /// Every recorded TDeleteFromConference decision, in stream order.
+    /// The recorded TDeleteFromConference decisions and, with --changes, the conference and
+    /// option changes, in time order.
     #[command(
-        after_help = "Example:\n  ledger audit --call 0192f3a4-5b6c-7d8e-9f01-23456789abcd --format json"
+        after_help = "Examples:\n  ledger audit --call 0192f3a4-5b6c-7d8e-9f01-23456789abcd --format json\n  ledger audit --dn 7001@SiteB --since 2026-11-27T09:00:00Z --format csv\n  ledger audit --changes --outcome refused"
     )]
     Audit(cmd::AuditArgs),
+    /// Follow party events as they are stored, with the parties after each.
+    #[command(
+        after_help = "Examples:\n  ledger tail --site SiteA\n  ledger tail --dn 7001@SiteB --format json\n  ledger tail --durable billing --since 1 --until-idle --format json"
+    )]
+    Tail(cmd::TailArgs),
+    /// The durable subscriptions (`ledger tail --durable`) with their position and lag; or
+    /// remove one.
+    #[command(
+        after_help = "Examples:\n  ledger subscriptions\n  ledger subscriptions --remove billing"
+    )]
+    Subscriptions(cmd::SubscriptionsArgs),
+    /// A site's stored LCTParty list of a call (`--format genesys`: the EventUserEvent's pairs).
+    #[command(
+        after_help = "Example:\n  ledger lct --site SiteA --call 0192f3a4-5b6c-7d8e-9f01-23456789abcd --format genesys"
+    )]
+    Lct(cmd::LctArgs),
     /// A site's three options: show them, or set one.
     #[command(subcommand)]
     Config(cmd::ConfigCommand),
-    /// Every stored event of a call in stream order, with the parties after it.
+    /// Every stored event of a call in stream order, with the parties after it; or every site's
+    /// lists at a moment (--at).
     #[command(
-        after_help = "Example:\n  ledger replay --call 0192f3a4-5b6c-7d8e-9f01-23456789abcd --site SiteA"
+        after_help = "Examples:\n  ledger replay --call 0192f3a4-5b6c-7d8e-9f01-23456789abcd --site SiteA\n  ledger replay --call 0192f3a4-5b6c-7d8e-9f01-23456789abcd --at 2026-11-27T09:30:00Z"
     )]
     Replay(cmd::ReplayArgs),
     /// Ask a site's processes for their role and counters.
@@ -119,6 +137,11 @@ enum BenchCommand {
     /// Accepted TDeleteFromConference latency, next to a raw publish with the same headers.
     #[command(after_help = "Example:\n  ledger bench delete --requests 2000 --rounds 3")]
     Delete(cmd::DeleteBenchArgs),
+    /// One call read back and folded on streams of growing size, next to the raw direct get.
+    #[command(
+        after_help = "Example:\n  ledger bench replay --events 1000000,10000000 --concurrent-calls 1000"
+    )]
+    Replay(cmd::ReplayBenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -137,6 +160,16 @@ fn main() -> ExitCode {
     {
         embedded::supervise_loop(*owner_pid, *server_pid, state_file.as_deref());
         return ExitCode::SUCCESS;
+    }
+    let allowed: &[Format] = match &cli.command {
+        Command::Audit(_) => &[Format::Table, Format::Json, Format::Csv],
+        Command::Lct(_) => &[Format::Table, Format::Json, Format::Genesys],
+        _ => &[Format::Table, Format::Json],
+    };
+    let name = matches.subcommand_name().unwrap_or_default().to_owned();
+    if let Err(e) = cli.format.only(allowed, &name) {
+        eprintln!("ledger: {e}");
+        return ExitCode::from(2);
     }
     // Commands whose output is the point log warnings only, unless RUST_LOG says otherwise; the
     // client library's own reports of a failed connection are left out (the command reports its
@@ -171,6 +204,9 @@ fn main() -> ExitCode {
                 refused = answer == cmd::Answer::Refused;
             }),
             Command::Audit(args) => cmd::audit(&globals, args).await,
+            Command::Tail(args) => cmd::tail(&globals, args).await,
+            Command::Subscriptions(args) => cmd::subscriptions(&globals, args).await,
+            Command::Lct(args) => cmd::lct(&globals, args).await,
             Command::Serve(args) => cmd::serve(&globals, args).await,
             Command::Config(command) => cmd::config(&globals, command).await,
             Command::Replay(args) => cmd::replay(&globals, args).await,
@@ -181,12 +217,20 @@ fn main() -> ExitCode {
                 cmd::bench_catch_up(&globals, args).await
             }
             Command::Bench(BenchCommand::Delete(args)) => cmd::bench_delete(&globals, args).await,
+            Command::Bench(BenchCommand::Replay(args)) => cmd::bench_replay(&globals, args).await,
             Command::Supervise { .. } => Ok(()),
         }
     });
     match result {
         Ok(()) if refused => ExitCode::from(2),
         Ok(()) => ExitCode::SUCCESS,
+        // A reader that stopped reading (`ledger tail | head`): nothing more to say.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("ledger: {}", one_line(e.as_ref()));
             ExitCode::FAILURE

@@ -12,6 +12,77 @@ pub(crate) enum Format {
     Table,
     /// One JSON object a line, UUIDs as text, times in microseconds since the Unix epoch.
     Json,
+    /// Comma-separated values with a header line, the JSON keys as columns (`ledger audit`).
+    Csv,
+    /// An LCTParty list as the EventUserEvent's key-value pairs (`ledger lct`).
+    Genesys,
+}
+
+impl Format {
+    /// Refuses a format a command does not print.
+    pub(crate) fn only(self, allowed: &[Format], command: &str) -> Result<Self, String> {
+        if allowed.contains(&self) {
+            Ok(self)
+        } else {
+            let names: Vec<&str> = allowed.iter().map(|f| f.name()).collect();
+            Err(format!(
+                "`ledger {command}` prints {}, not {}",
+                names.join(" or "),
+                self.name()
+            ))
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Table => "table",
+            Self::Json => "json",
+            Self::Csv => "csv",
+            Self::Genesys => "genesys",
+        }
+    }
+}
+
+/// A stream sequence or a time, as `<seq|time>` options take them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Position {
+    /// A stream sequence.
+    Seq(u64),
+    /// Microseconds since the Unix epoch.
+    Time(u64),
+}
+
+/// Parses `<seq|time>`: a bare integer is a stream sequence; a time is RFC 3339
+/// (`2026-11-27T09:30:00Z`, or with an offset).
+pub(crate) fn parse_position(s: &str) -> Result<Position, String> {
+    if let Ok(seq) = s.parse::<u64>() {
+        return Ok(Position::Seq(seq));
+    }
+    parse_time(s).map(Position::Time)
+}
+
+/// Parses an RFC 3339 time into microseconds since the Unix epoch.
+pub(crate) fn parse_time(s: &str) -> Result<u64, String> {
+    let t: jiff::Timestamp = s.parse().map_err(|e| {
+        format!(
+            "{s:?} is neither a stream sequence nor an RFC 3339 time (2026-11-27T09:30:00Z): {e}"
+        )
+    })?;
+    u64::try_from(t.as_microsecond()).map_err(|_| format!("{s:?} is before 1970"))
+}
+
+/// One CSV field: quoted when it holds a comma, a quote or a line break.
+pub(crate) fn csv_field(v: &serde_json::Value) -> String {
+    let text = match v {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
+    }
 }
 
 /// Whether standard error is a terminal (progress bars, colours).
@@ -31,7 +102,7 @@ pub(crate) fn init_logging(format: Format, default: &str) {
         .with_ansi(stderr_is_terminal());
     let _ = match format {
         Format::Json => builder.json().try_init(),
-        Format::Table => builder.try_init(),
+        Format::Table | Format::Csv | Format::Genesys => builder.try_init(),
     };
 }
 
@@ -63,6 +134,31 @@ pub(crate) fn time(us: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn positions_are_sequences_or_rfc3339_times() {
+        assert_eq!(parse_position("42"), Ok(Position::Seq(42)));
+        assert_eq!(
+            parse_position("2025-11-27T09:30:00Z"),
+            Ok(Position::Time(1_764_235_800_000_000))
+        );
+        assert_eq!(
+            parse_position("2025-11-27T10:30:00+01:00"),
+            Ok(Position::Time(1_764_235_800_000_000))
+        );
+        assert!(parse_position("yesterday").is_err());
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_when_needed() {
+        assert_eq!(csv_field(&serde_json::json!("a,b")), "\"a,b\"");
+        assert_eq!(
+            csv_field(&serde_json::json!("say \"hi\"")),
+            "\"say \"\"hi\"\"\""
+        );
+        assert_eq!(csv_field(&serde_json::json!(null)), "");
+        assert_eq!(csv_field(&serde_json::json!(42)), "42");
+    }
 
     #[test]
     fn times_read_as_utc() {

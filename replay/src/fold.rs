@@ -87,18 +87,7 @@ impl Step {
     /// `{seq, ts, site, kind, party, dn?, role?, by?, request?, parties}`, plus `skipped` or
     /// `error` for messages that were not applied.
     pub fn to_json(&self) -> serde_json::Value {
-        let parties: Vec<serde_json::Value> = self
-            .parties
-            .iter()
-            .map(|p| {
-                serde_json::json!({
-                    "party": p.party.to_string(),
-                    "dn": p.dn.as_str(),
-                    "location": p.location.as_str(),
-                    "role": p.role.as_str(),
-                })
-            })
-            .collect();
+        let parties: Vec<serde_json::Value> = self.parties.iter().map(party_json).collect();
         let mut line = serde_json::json!({ "seq": self.seq });
         let (event, note) = match &self.event {
             StepEvent::Applied(e) => (Some(e), None),
@@ -132,4 +121,14 @@ impl Step {
         line["parties"] = parties.into();
         line
     }
+}
+
+/// An LCTParty entry as JSON: `{party, dn, location, role}`, the party id as text.
+pub fn party_json(p: &LctParty) -> serde_json::Value {
+    serde_json::json!({
+        "party": p.party.to_string(),
+        "dn": p.dn.as_str(),
+        "location": p.location.as_str(),
+        "role": p.role.as_str(),
+    })
 }

@@ -131,14 +131,13 @@ async fn read_filtered(
             .subscribe(inbox.clone())
             .await
             .map_err(|e| unavailable(e.to_string()))?;
-        let mut request = serde_json::json!({
+        let request = serde_json::json!({
             "seq": next,
             "next_by_subj": filter,
             "batch": BATCH,
         });
-        if let Some(up_to) = up_to {
-            request["up_to_seq"] = up_to.into();
-        }
+        // The server honours `up_to_seq` only for multi-subject requests, not for a batch on
+        // one filter: the bound is kept here.
         client
             .publish_with_reply(api.clone(), inbox, request.to_string().into())
             .await
@@ -186,6 +185,10 @@ async fn read_filtered(
                     reason: "a message without Nats-Sequence or Nats-Subject".into(),
                 });
             };
+            if up_to.is_some_and(|u| seq > u) {
+                more = false;
+                break;
+            }
             out.push(StoredMessage {
                 seq,
                 subject: subj.to_owned(),

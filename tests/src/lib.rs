@@ -414,6 +414,28 @@ impl LedgerProcess {
         })
     }
 
+    /// Starts `ledger <args>` with its standard output written to `stdout` (a file).
+    ///
+    /// # Errors
+    ///
+    /// [`HarnessError`] when the binary is missing or does not start.
+    pub fn start_with_stdout(args: &[&str], stdout: &Path) -> Result<Self, HarnessError> {
+        let bin = ledger_binary()?;
+        let dir = tempfile::Builder::new().prefix("ledger-proc-").tempdir()?;
+        let log = dir.path().join("ledger.log");
+        let child = Command::new(bin)
+            .args(args)
+            .env("RUST_LOG", "info,async_nats=warn")
+            .stdout(fs::File::create(stdout)?)
+            .stderr(fs::File::create(&log)?)
+            .spawn()?;
+        Ok(Self {
+            child: Some(child),
+            log,
+            _dir: dir,
+        })
+    }
+
     /// The process's log so far.
     pub fn log(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()

@@ -2,15 +2,20 @@
 //! reported as ratios. Run them against a nats-server of their own: they leave their synthetic
 //! events in streams that refuse purges.
 //!
-//! - [`catch_up`]: the projector's catch-up rate next to a raw pull consumer.
+//! - [`catch_up`]: the projector's catch-up rate next to a raw ordered consumer.
 //! - [`delete_latency`]: accepted TDeleteFromConference latency next to a raw publish with the
 //!   same optimistic-concurrency headers.
+//! - [`replay`]: one call read back and folded, on streams of growing size, next to the raw
+//!   batched direct get of the same messages.
 
 mod catch_up;
 mod delete;
+mod replay;
+mod traffic;
 
 pub(crate) use catch_up::{CatchUp, catch_up};
 pub(crate) use delete::{DeleteLatency, delete_latency};
+pub(crate) use replay::{ReplayBench, replay};
 
 /// Boxed error of the benchmarks.
 pub(crate) type BenchError = Box<dyn std::error::Error + Send + Sync>;

@@ -45,7 +45,7 @@ pub(crate) async fn bench_catch_up(g: &Globals, args: CatchUpArgs) -> Result<(),
     let mut out = std::io::stdout().lock();
     match g.format {
         Format::Json => writeln!(out, "{}", serde_json::to_string(&report)?)?,
-        Format::Table => {
+        _ => {
             writeln!(
                 out,
                 "{:<42} {:>10} {:>14}  rounds (s)",
@@ -103,7 +103,7 @@ pub(crate) async fn bench_delete(g: &Globals, args: DeleteBenchArgs) -> Result<(
     let mut out = std::io::stdout().lock();
     match g.format {
         Format::Json => writeln!(out, "{}", serde_json::to_string(&report)?)?,
-        Format::Table => {
+        _ => {
             writeln!(
                 out,
                 "{:<55} {:>8} {:>9} {:>9} {:>9}",
@@ -117,6 +117,80 @@ pub(crate) async fn bench_delete(g: &Globals, args: DeleteBenchArgs) -> Result<(
                 )?;
             }
             writeln!(out, "p99 ratio delete/raw: {:.2}", report.p99_ratio)?;
+        }
+    }
+    Ok(())
+}
+
+/// Arguments of `ledger bench replay`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct ReplayBenchArgs {
+    /// Stream sizes to measure at, in events (events are published up to each in turn).
+    #[arg(long = "events", value_delimiter = ',', default_values_t = [1_000_000u64, 10_000_000])]
+    pub(crate) sizes: Vec<u64>,
+    /// Calls in progress at once while publishing.
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) concurrent_calls: usize,
+    /// Calls replayed at each size.
+    #[arg(long, default_value_t = 200)]
+    pub(crate) samples: usize,
+}
+
+/// `ledger bench replay`: one call read back and folded on streams of growing size, next to the
+/// raw batched direct get.
+///
+/// # Errors
+///
+/// When NATS fails.
+pub(crate) async fn bench_replay(g: &Globals, args: ReplayBenchArgs) -> Result<(), CliError> {
+    let ep = g.connect("ledger-bench").await?;
+    let mut sizes = args.sizes.clone();
+    sizes.sort_unstable();
+    let report = crate::bench::replay(
+        ep.nats.clone(),
+        crate::bench::ReplayBench {
+            sizes,
+            concurrent_calls: args.concurrent_calls,
+            samples: args.samples,
+            progress: g.format == Format::Table,
+        },
+    )
+    .await?;
+    let mut out = std::io::stdout().lock();
+    match g.format {
+        Format::Json => writeln!(out, "{}", serde_json::to_string(&report)?)?,
+        _ => {
+            writeln!(
+                out,
+                "{:>12} {:>8} {:>10} {:>14} {:>14} {:>12} {:>12} {:>7}",
+                "EVENTS",
+                "CALLS",
+                "EV/CALL",
+                "REPLAY P50 µs",
+                "REPLAY P99 µs",
+                "RAW P50 µs",
+                "RAW P99 µs",
+                "RATIO"
+            )?;
+            for s in &report.sizes {
+                writeln!(
+                    out,
+                    "{:>12} {:>8} {:>10.1} {:>14.0} {:>14.0} {:>12.0} {:>12.0} {:>7.2}",
+                    s.events,
+                    s.calls,
+                    s.events_per_call,
+                    s.replay.median_us,
+                    s.replay.p99_us,
+                    s.raw.median_us,
+                    s.raw.p99_us,
+                    s.ratio_to_raw
+                )?;
+            }
+            writeln!(
+                out,
+                "replay median, largest stream over smallest: {:.2}",
+                report.growth
+            )?;
         }
     }
     Ok(())

@@ -90,7 +90,7 @@ pub(crate) async fn calls(g: &Globals, args: CallsArgs) -> Result<(), CliError> 
                 writeln!(out, "{}", serde_json::to_string(c)?)?;
             }
         }
-        Format::Table => {
+        _ => {
             writeln!(
                 out,
                 "{:<36} {:>10} {:>10} {:>12} {:>7}",

@@ -1,4 +1,4 @@
-//! `ledger config get|set`: a site's three options in `LEDGER_CONFIG`.
+//! `ledger config get|set|list`: the sites' options in `LEDGER_CONFIG`.
 
 use std::io::Write;
 
@@ -19,6 +19,9 @@ pub(crate) enum ConfigCommand {
         #[arg(long, value_parser = parse_site)]
         site: Site,
     },
+    /// The options of every site that has any set, as in force.
+    #[command(after_help = "Example:\n  ledger config list --format json")]
+    List,
     /// Set one option of a site; a value the option does not take is refused before writing.
     #[command(
         after_help = "Examples:\n  ledger config set --site SiteA TServer/sip-remote-del-from-conf true\n  ledger config set --site SiteA extrouter/use-data-from current"
@@ -56,6 +59,7 @@ pub(crate) async fn config(g: &Globals, command: ConfigCommand) -> Result<(), Cl
         .config;
     let site = match &command {
         ConfigCommand::Get { site } | ConfigCommand::Set { site, .. } => *site,
+        ConfigCommand::List => return list(&kv, g.format).await,
     };
     if let ConfigCommand::Set { option, value, .. } = &command {
         // Checked with the services' own rule, so that a refused value never reaches them.
@@ -87,7 +91,43 @@ pub(crate) async fn config(g: &Globals, command: ConfigCommand) -> Result<(), Cl
                 "{}",
                 serde_json::json!({"site": site.as_str(), "option": option.as_str(), "value": value, "source": source})
             )?,
-            Format::Table => writeln!(out, "{:<34} {value:<10} {source}", option.as_str())?,
+            _ => writeln!(out, "{:<34} {value:<10} {source}", option.as_str())?,
+        }
+    }
+    Ok(())
+}
+
+/// Every site that has an option set, with its three options as in force.
+async fn list(kv: &async_nats::jetstream::kv::Store, format: Format) -> Result<(), CliError> {
+    use futures::TryStreamExt;
+    let keys: Vec<String> = kv.keys().await?.try_collect().await?;
+    let mut sites: Vec<Site> = keys
+        .iter()
+        .filter_map(|k| ConfigKey::parse(k).map(|k| k.site))
+        .collect();
+    sites.sort();
+    sites.dedup();
+    let mut out = std::io::stdout().lock();
+    if format == Format::Table {
+        writeln!(out, "{:<12} {:<34} VALUE", "SITE", "OPTION")?;
+    }
+    for site in sites {
+        let mut options = SiteOptions::default();
+        for option in OptionName::ALL {
+            let key = ConfigKey { site, option }.to_string();
+            if let Some(v) = kv.get(&key).await? {
+                // A refused value leaves the default in force, as the services do.
+                let _ = options.set(option, &v);
+            }
+            let value = options.value(option);
+            match format {
+                Format::Json => writeln!(
+                    out,
+                    "{}",
+                    serde_json::json!({"site": site.as_str(), "option": option.as_str(), "value": value})
+                )?,
+                _ => writeln!(out, "{:<12} {:<34} {value}", site.as_str(), option.as_str())?,
+            }
         }
     }
     Ok(())

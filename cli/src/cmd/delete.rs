@@ -101,7 +101,7 @@ pub(crate) async fn delete(g: &Globals, args: DeleteArgs) -> Result<Answer, CliE
     let mut out = std::io::stdout().lock();
     match g.format {
         Format::Json => writeln!(out, "{}", reply_json(&reply))?,
-        Format::Table => match &reply.outcome {
+        _ => match &reply.outcome {
             Ok(a) => {
                 writeln!(
                     out,

@@ -11,7 +11,8 @@ use ledger_services::{Config, Nats, Publisher, ServeHandle, StoreConfig, now_us,
 use uuid::Uuid;
 
 use super::Globals;
-use super::history::{print_audit, print_replay};
+use super::audit::print_trail;
+use super::replay::print_replay;
 use crate::CliError;
 use crate::embedded::{self, Embedded};
 use crate::output::Format;
@@ -136,7 +137,11 @@ pub(crate) async fn demo(g: &Globals, _args: DemoArgs, server_flag: bool) -> Res
     }
 
     heading(&mut out, "4. The audit of the call")?;
-    print_audit(&nats, None, Some(call), Format::Table, &mut out).await?;
+    let query = ledger_replay::AuditQuery {
+        call: Some(call),
+        ..Default::default()
+    };
+    print_trail(&nats, &query, Format::Table, &mut out).await?;
     heading(&mut out, "5. The replay of the call (global view)")?;
     print_replay(&nats, call, None, Format::Table, &mut out).await?;
 

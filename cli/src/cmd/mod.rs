@@ -1,26 +1,34 @@
 //! The subcommands of the `ledger` binary: each connects, does its work, and prints a table or
 //! JSON Lines (`--format json`). A file per topic; this one holds what they share.
 
+mod audit;
 mod bench;
 mod calls;
 mod config;
 mod delete;
 mod demo;
-mod history;
+mod lct;
 mod ops;
+mod replay;
 mod serve;
+mod tail;
 mod up;
 
 use ledger_schemas::Site;
 
-pub(crate) use bench::{CatchUpArgs, DeleteBenchArgs, bench_catch_up, bench_delete};
+pub(crate) use audit::{AuditArgs, audit};
+pub(crate) use bench::{
+    CatchUpArgs, DeleteBenchArgs, ReplayBenchArgs, bench_catch_up, bench_delete, bench_replay,
+};
 pub(crate) use calls::{CallsArgs, calls};
 pub(crate) use config::{ConfigCommand, config};
 pub(crate) use delete::{Answer, DeleteArgs, delete};
 pub(crate) use demo::{DemoArgs, demo};
-pub(crate) use history::{AuditArgs, ReplayArgs, audit, replay};
+pub(crate) use lct::{LctArgs, lct};
 pub(crate) use ops::{ProvisionArgs, StatusArgs, provision, status};
+pub(crate) use replay::{ReplayArgs, replay};
 pub(crate) use serve::{ServeArgs, serve};
+pub(crate) use tail::{SubscriptionsArgs, TailArgs, subscriptions, tail};
 pub(crate) use up::{UpArgs, up};
 
 use crate::CliError;

@@ -60,7 +60,7 @@ pub(crate) async fn provision(g: &Globals, args: ProvisionArgs) -> Result<(), Cl
                 writeln!(out, "{line}")?;
             }
         }
-        Format::Table => {
+        _ => {
             writeln!(
                 out,
                 "{:<16} {:<7} {:>10} {:>8}",
@@ -98,7 +98,7 @@ pub(crate) async fn status(g: &Globals, args: StatusArgs) -> Result<(), CliError
     let mut out = std::io::stdout().lock();
     match g.format {
         Format::Json => writeln!(out, "{status}")?,
-        Format::Table => {
+        _ => {
             writeln!(out, "site      {}", status["site"].as_str().unwrap_or("?"))?;
             writeln!(out, "role      {}", status["role"].as_str().unwrap_or("?"))?;
             writeln!(

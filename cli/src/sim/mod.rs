@@ -101,7 +101,7 @@ pub(crate) async fn sim(g: &Globals, args: SimArgs) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();
     match g.format {
         Format::Json => writeln!(out, "{}", serde_json::to_string(&summary)?)?,
-        Format::Table => {
+        _ => {
             writeln!(out, "seed        {}", summary.seed)?;
             writeln!(out, "calls       {}", summary.calls)?;
             writeln!(out, "events      {}", summary.events)?;
