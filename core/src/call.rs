@@ -18,32 +18,39 @@ pub struct Stamp {
     pub origin: Site,
 }
 
-/// How a party left.
+/// Where and when an event was stored: its stream sequence and its `ts`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Departure {
-    /// `party_left`.
-    Left(Stamp),
-    /// `party_deleted`, with the request that caused it and the event's id.
-    Deleted {
-        /// Where the event is.
-        stamp: Stamp,
-        /// The TDeleteFromConference request id.
-        request: Uuid,
-        /// The `party_deleted` event id.
-        event: Uuid,
-    },
+pub struct At {
+    /// Stream sequence of the event.
+    pub seq: u64,
+    /// The event's `ts`.
+    pub ts: u64,
+}
+
+/// How a party left: the `party_left` or `party_deleted` event's position and origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Departure {
+    /// Where the event is.
+    pub at: At,
+    /// The site that published it.
+    pub origin: Site,
+    /// It was a `party_deleted` (TDeleteFromConference), not a `party_left`.
+    pub deleted: bool,
 }
 
 impl Departure {
     /// The departure event's stamp.
     pub fn stamp(&self) -> Stamp {
-        match self {
-            Self::Left(s) | Self::Deleted { stamp: s, .. } => *s,
+        Stamp {
+            seq: self.at.seq,
+            ts: self.at.ts,
+            origin: self.origin,
         }
     }
 }
 
-/// A party that joined the call, present or gone.
+/// A party that joined the call, present or gone. About 200 bytes: a call in progress costs
+/// its parties and one map entry in each fold that holds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Party {
     /// The party id.
@@ -58,13 +65,22 @@ pub struct Party {
     pub mode: MonitorMode,
     /// The monitored party (supervisors).
     pub monitors: Option<Uuid>,
-    /// The `party_joined` event.
-    pub joined: Stamp,
+    /// The `party_joined` event (published at the party's location).
+    pub joined: At,
     /// The departure, once the party has gone.
     pub gone: Option<Departure>,
 }
 
 impl Party {
+    /// The `party_joined` event's stamp: its origin is the party's location.
+    pub fn joined_stamp(&self) -> Stamp {
+        Stamp {
+            seq: self.joined.seq,
+            ts: self.joined.ts,
+            origin: self.location,
+        }
+    }
+
     /// Whether the party is still in the call.
     pub fn is_present(&self) -> bool {
         self.gone.is_none()
@@ -149,12 +165,22 @@ pub(crate) fn applies(origin: Site, location: Site, site: Site, propagates: bool
     propagates || origin == site || location == site
 }
 
+/// A `party_deleted` of the call: which request caused it, and the event's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Deleted {
+    party: Uuid,
+    request: Uuid,
+    event: Uuid,
+}
+
 /// One call folded from the log.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Call {
     id: Uuid,
     parties: Vec<Party>,
     last_read: u64,
+    /// The call's deletes (most calls have none: no allocation).
+    deleted: Vec<Deleted>,
 }
 
 impl Call {
@@ -164,6 +190,7 @@ impl Call {
             id,
             parties: Vec::new(),
             last_read: 0,
+            deleted: Vec::new(),
         }
     }
 
@@ -206,14 +233,9 @@ impl Call {
 
     /// The `party_deleted` that request `request` caused, if any: its departure stamp and event id.
     pub fn deletion_by_request(&self, request: Uuid) -> Option<(Stamp, Uuid)> {
-        self.parties.iter().find_map(|p| match p.gone {
-            Some(Departure::Deleted {
-                stamp,
-                request: r,
-                event,
-            }) if r == request => Some((stamp, event)),
-            _ => None,
-        })
+        let d = self.deleted.iter().find(|d| d.request == request)?;
+        let stamp = self.party(d.party)?.gone?.stamp();
+        Some((stamp, d.event))
     }
 }
 
@@ -237,15 +259,17 @@ pub fn evolve(call: &mut Call, seq: u64, event: &PartyEvent) -> Result<Change, S
     if call.has_ended() {
         return Err(Skip::AfterEnd);
     }
-    let stamp = Stamp {
-        seq,
-        ts: event.ts,
-        origin: event.site,
-    };
+    let at = At { seq, ts: event.ts };
     let existing = call.parties.iter_mut().find(|p| p.id == event.party);
     match (&event.body, existing) {
         (EventBody::Joined(_), Some(_)) => Err(Skip::SecondJoin(event.party)),
         (EventBody::Joined(j), None) => {
+            // Room for four parties at first, then for one more at a time: a call in progress
+            // holds no more than its parties.
+            if call.parties.len() == call.parties.capacity() {
+                call.parties
+                    .reserve_exact(if call.parties.is_empty() { 4 } else { 1 });
+            }
             call.parties.push(Party {
                 id: event.party,
                 dn: j.dn,
@@ -253,7 +277,7 @@ pub fn evolve(call: &mut Call, seq: u64, event: &PartyEvent) -> Result<Change, S
                 role: j.role,
                 mode: j.mode,
                 monitors: j.monitors,
-                joined: stamp,
+                joined: at,
                 gone: None,
             });
             Ok(Change {
@@ -266,14 +290,19 @@ pub fn evolve(call: &mut Call, seq: u64, event: &PartyEvent) -> Result<Change, S
         (_, None) => Err(Skip::UnknownParty(event.party)),
         (_, Some(p)) if !p.is_present() => Err(Skip::AlreadyGone(event.party)),
         (body, Some(p)) => {
-            p.gone = Some(match body {
-                EventBody::Deleted { request, .. } => Departure::Deleted {
-                    stamp,
+            let deleted = matches!(body, EventBody::Deleted { .. });
+            p.gone = Some(Departure {
+                at,
+                origin: event.site,
+                deleted,
+            });
+            if let EventBody::Deleted { request, .. } = body {
+                call.deleted.push(Deleted {
+                    party: p.id,
                     request: *request,
                     event: event.id,
-                },
-                _ => Departure::Left(stamp),
-            });
+                });
+            }
             Ok(Change {
                 party: p.id,
                 location: p.location,
@@ -281,5 +310,20 @@ pub fn evolve(call: &mut Call, seq: u64, event: &PartyEvent) -> Result<Change, S
                 joined: false,
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod size {
+    use super::*;
+
+    /// What a call in progress costs each fold that holds it, the README's memory figures.
+    #[test]
+    fn a_party_and_a_call_stay_small() {
+        let party = std::mem::size_of::<Party>();
+        let call = std::mem::size_of::<Call>();
+        println!("Party {party} bytes, Call {call} bytes (plus its parties)");
+        assert!(party <= 208, "Party grew to {party} bytes");
+        assert!(call <= 80, "Call grew to {call} bytes");
     }
 }

@@ -47,7 +47,7 @@ impl<'a> View<'a> {
         // A join always comes from the party's own location, so the view applied the join iff
         // the party is local or propagation is on; the departure of such a party is always
         // applied too (it is about a party the view holds).
-        party.is_present() && self.applies(party.joined, party.location)
+        party.is_present() && self.applies(party.joined_stamp(), party.location)
     }
 
     /// Present parties and supervisors, in join order.
@@ -76,7 +76,8 @@ impl<'a> View<'a> {
             .parties()
             .iter()
             .flat_map(|p| {
-                let join = self.applies(p.joined, p.location).then_some(p.joined);
+                let joined = p.joined_stamp();
+                let join = self.applies(joined, p.location).then_some(joined);
                 let gone = p
                     .gone
                     .map(|d| d.stamp())

@@ -17,7 +17,7 @@
 
 use std::collections::HashMap;
 
-use ledger_core::{Fold, Ingested, ListChange, View, list_change};
+use ledger_core::{Fold, Ingested, ListChange, Shown, View, list_change};
 use ledger_schemas::{LctList, Site, SiteOptions};
 use uuid::Uuid;
 
@@ -28,9 +28,10 @@ use crate::status::Counters;
 pub(crate) struct Keys {
     /// The call's view changed since its list was last computed.
     dirty: bool,
-    /// What the list key holds: a list, or for a deleted key an empty list at the sequence it
-    /// was deleted at; `None` when nothing is stored (never written, or forgotten).
-    stored: Option<LctList>,
+    /// What the list key holds (a digest of the list, or for a deleted key of an empty list at
+    /// the sequence it was deleted at); `None` when nothing is stored (never written, or
+    /// forgotten).
+    stored: Option<Shown>,
     /// The list key's revision (0: it never existed, as far as this instance knows).
     lct_revision: u64,
     /// The index key's revision (0: never existed).
@@ -41,7 +42,7 @@ pub(crate) struct Keys {
 
 impl Keys {
     fn stored_seq(&self) -> u64 {
-        self.stored.as_ref().map_or(0, |l| l.seq)
+        self.stored.map_or(0, |l| l.seq)
     }
 }
 
@@ -157,7 +158,7 @@ impl Lists {
             match self.fold.get_mut(call) {
                 Some((_, keys)) => {
                     keys.lct_revision = found.revision;
-                    keys.stored = found.list;
+                    keys.stored = found.list.as_ref().map(Shown::of);
                     mark(&mut self.dirty, keys, call);
                 }
                 None => {
@@ -216,7 +217,7 @@ impl Lists {
         {
             if *first && let Some(found) = self.found.remove(call) {
                 keys.lct_revision = found.revision;
-                keys.stored = found.list;
+                keys.stored = found.list.as_ref().map(Shown::of);
             }
             if change.applies_to(self.site, options.propagates()) || *first || *ended {
                 mark(&mut self.dirty, keys, *call);
@@ -280,7 +281,7 @@ impl Lists {
                 && call.first_seq() <= self.inherited
                 && options.call_info;
             let seq = list.seq;
-            let op = match list_change(keys.stored.as_ref(), list, options.call_info) {
+            let op = match list_change(keys.stored, list, options.call_info) {
                 Some(ListChange::Put(list)) => {
                     self.counters.lists_published += 1;
                     ListOp::Put(list)
@@ -298,11 +299,11 @@ impl Lists {
             // Assumed stored: the next list is compared with this one. A refused write is read
             // back and corrected by `refused`.
             keys.stored = match &op {
-                ListOp::Put(list) | ListOp::End(list) => Some(list.clone()),
-                ListOp::Verify { seq } => Some(LctList {
+                ListOp::Put(list) | ListOp::End(list) => Some(Shown::of(list)),
+                ListOp::Verify { seq } => Some(Shown::of(&LctList {
                     seq: *seq,
                     ..View::new(call, self.site, options.propagates()).lct_list()
-                }),
+                })),
                 ListOp::Forget { .. } => None,
             };
             writes.push(ListWrite {
@@ -327,7 +328,7 @@ impl Lists {
         self.counters.writes_refused += 1;
         if let Some((_, keys)) = self.fold.get_mut(call) {
             keys.lct_revision = found.revision;
-            keys.stored = found.list;
+            keys.stored = found.list.as_ref().map(Shown::of);
             mark(&mut self.dirty, keys, call);
         }
     }
