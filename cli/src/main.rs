@@ -105,6 +105,9 @@ enum Command {
     /// The calls in progress at a site, the quietest first (to find calls whose leaves never came).
     #[command(after_help = "Example:\n  ledger calls --site SiteA")]
     Calls(cmd::CallsArgs),
+    /// Check that every site's lists and the audit agree with the event log (exit 1 if not).
+    #[command(after_help = "Example:\n  ledger verify --site SiteA --site SiteB --format json")]
+    Verify(cmd::VerifyArgs),
     /// Create the streams and buckets of the contract when absent, and show them.
     #[command(after_help = "Example:\n  ledger provision --replicas 3")]
     Provision(cmd::ProvisionArgs),
@@ -142,6 +145,9 @@ enum BenchCommand {
         after_help = "Example:\n  ledger bench replay --events 1000000,10000000 --concurrent-calls 1000"
     )]
     Replay(cmd::ReplayBenchArgs),
+    /// Party events through the producer API, next to raw publishes with `Nats-Msg-Id`.
+    #[command(after_help = "Example:\n  ledger bench publish --events 100000 --rounds 3")]
+    Publish(cmd::PublishBenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -213,11 +219,13 @@ fn main() -> ExitCode {
             Command::Status(args) => cmd::status(&globals, args).await,
             Command::Calls(args) => cmd::calls(&globals, args).await,
             Command::Provision(args) => cmd::provision(&globals, args).await,
+            Command::Verify(args) => cmd::verify(&globals, args).await,
             Command::Bench(BenchCommand::CatchUp(args)) => {
                 cmd::bench_catch_up(&globals, args).await
             }
             Command::Bench(BenchCommand::Delete(args)) => cmd::bench_delete(&globals, args).await,
             Command::Bench(BenchCommand::Replay(args)) => cmd::bench_replay(&globals, args).await,
+            Command::Bench(BenchCommand::Publish(args)) => cmd::bench_publish(&globals, args).await,
             Command::Supervise { .. } => Ok(()),
         }
     });

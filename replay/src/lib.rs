@@ -8,6 +8,7 @@
 //!   each with the parties after it in a view.
 //! - [`audit_trail`] reads decisions, conference changes and option changes in time order, over
 //!   a time window that costs what it holds; [`read_audit`] reads the decisions alone.
+//! - [`verify`] checks that the lists and the audit agree with the log (`ledger verify`).
 
 mod at;
 mod audit;
@@ -15,6 +16,7 @@ mod fold;
 mod read;
 mod subscribe;
 mod trail;
+mod verify;
 mod window;
 
 pub use at::{Cut, list_json, lists_at};
@@ -26,4 +28,5 @@ pub use subscribe::{
     Start, SubscribeError, Subscription, durables, remove_durable,
 };
 pub use trail::{AuditQuery, Outcome, Trail, TrailLine, audit_trail};
+pub use verify::{SiteReport, SiteToCheck, Verification, verify};
 pub use window::{MARGIN_US, Window, read_window};

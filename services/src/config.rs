@@ -41,6 +41,10 @@ pub struct Config {
     /// Attempts of a TDeleteFromConference append that lose the optimistic-concurrency race
     /// before the request is answered `conflict`. Default 3.
     pub max_attempts: u32,
+    /// Create the streams and buckets when absent (and bring their settings up to date). When
+    /// false they must exist, created by an operator, and the services need no right to create,
+    /// change or delete them. Default true.
+    pub provision: bool,
 }
 
 impl Default for Config {
@@ -57,6 +61,7 @@ impl Default for Config {
             projector: true,
             commands: true,
             max_attempts: 3,
+            provision: true,
         }
     }
 }
@@ -71,6 +76,12 @@ impl Config {
     /// Sets how many events pass between two checkpoints (at least one).
     pub fn checkpoint_every(mut self, events: usize) -> Self {
         self.checkpoint_every = events.max(1);
+        self
+    }
+
+    /// Sets [`Config::provision`].
+    pub fn provision(mut self, provision: bool) -> Self {
+        self.provision = provision;
         self
     }
 

@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use async_nats::{Client, ConnectOptions, ServerAddr, jetstream};
+use async_nats::{Client, ConnectOptions, Event, ServerAddr, ServerError, jetstream};
 use ledger_replay::History;
 
 /// The oldest server the ledger runs on. 2.11 added `Nats-Expected-Last-Subject-Sequence-Subject`;
@@ -191,6 +191,27 @@ impl Connection {
         if let Some(prefix) = &self.inbox_prefix {
             options = options.custom_inbox_prefix(prefix);
         }
+        // What the server says about the connection goes to the log: a permissions violation
+        // (a publish or subscription this user may not make) is otherwise silent.
+        options = options.event_callback(|event| async move {
+            match event {
+                Event::ServerError(ServerError::Other(e))
+                    if e.contains("Permissions Violation") =>
+                {
+                    tracing::error!("the server refused an operation: {e}");
+                }
+                Event::ServerError(e) => tracing::warn!("the server reports an error: {e}"),
+                Event::Disconnected => tracing::warn!("disconnected from NATS; reconnecting"),
+                Event::Connected => tracing::info!("connected to NATS"),
+                Event::SlowConsumer(sid) => {
+                    tracing::warn!(
+                        sid,
+                        "a subscription fell behind; the client dropped messages"
+                    );
+                }
+                other => tracing::debug!("NATS connection: {other}"),
+            }
+        });
         let client = options
             .connect(addrs)
             .await

@@ -32,10 +32,10 @@ pub use config::Config;
 pub use connect::{
     ConnectError, Connection, MIN_SERVER_VERSION, Nats, Secret, check_version, parse_version,
 };
-pub use options::{OptionsError, apply_entry, watch_options};
+pub use options::{OptionsError, apply_entry, sites_options, watch_options};
 pub use provision::{
     PROJECTOR_BUCKET, ProvisionError, StoreConfig, Stores, ledger_stream_config, provision,
 };
 pub use publish::{PendingAck, PublishError, Published, Publisher, Report};
 pub use serve::{ServeError, ServeHandle, serve, status_subject};
-pub use status::{Counters, Role, Status};
+pub use status::{Counters, Role, Status, statuses};

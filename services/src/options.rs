@@ -42,6 +42,34 @@ pub fn apply_entry(
     *options != before
 }
 
+/// Every site with an option set in `LEDGER_CONFIG`, in name order, with its options in force
+/// (a refused value leaves the default in force, as the services do).
+///
+/// # Errors
+///
+/// The bucket's error when it cannot be read.
+pub async fn sites_options(kv: &kv::Store) -> Result<Vec<(Site, SiteOptions)>, async_nats::Error> {
+    use futures::TryStreamExt;
+    let keys: Vec<String> = kv.keys().await?.try_collect().await?;
+    let mut sites: Vec<Site> = keys
+        .iter()
+        .filter_map(|k| ConfigKey::parse(k).map(|k| k.site))
+        .collect();
+    sites.sort();
+    sites.dedup();
+    let mut out = Vec::with_capacity(sites.len());
+    for site in sites {
+        let mut options = SiteOptions::default();
+        for option in OptionName::ALL {
+            if let Some(v) = kv.get(ConfigKey { site, option }.to_string()).await? {
+                let _ = options.set(option, &v);
+            }
+        }
+        out.push((site, options));
+    }
+    Ok(out)
+}
+
 /// Reads `site`'s options now, then keeps `watch::Receiver` up to date until `shutdown`.
 ///
 /// # Errors

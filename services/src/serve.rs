@@ -13,7 +13,7 @@ use crate::command::{self, CommandContext};
 use crate::options::{OptionsError, watch_options};
 use crate::projector::{self, SiteContext};
 use crate::status::{Counters, Role, Status};
-use crate::{Config, Nats, ProvisionError, provision};
+use crate::{Config, Nats, ProvisionError, Stores, provision};
 
 /// Why the services could not start.
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +54,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
     let client = nats.client.clone();
-    let stores = provision(&nats.js, &config.store).await?;
+    let stores = if config.provision {
+        provision(&nats.js, &config.store).await?
+    } else {
+        Stores::open(&nats.js).await?
+    };
     let (stop_tx, stop_rx) = watch::channel(false);
     let instance = uuid::Uuid::now_v7();
     let mut tasks = JoinSet::new();

@@ -79,3 +79,32 @@ pub struct Status {
     /// The counters.
     pub counters: Counters,
 }
+
+/// Every answer to a site's status request (`ledger.status.<site>`) within `within`: one per
+/// process serving the site. Empty when none answers or NATS cannot be reached.
+pub async fn statuses(
+    client: &async_nats::Client,
+    site: ledger_schemas::Site,
+    within: std::time::Duration,
+) -> Vec<Status> {
+    use futures::StreamExt;
+    let inbox = client.new_inbox();
+    let Ok(mut sub) = client.subscribe(inbox.clone()).await else {
+        return Vec::new();
+    };
+    if client
+        .publish_with_reply(crate::status_subject(site), inbox, "".into())
+        .await
+        .is_err()
+    {
+        return Vec::new();
+    }
+    let mut all = Vec::new();
+    let deadline = tokio::time::Instant::now() + within;
+    while let Ok(Some(msg)) = tokio::time::timeout_at(deadline, sub.next()).await {
+        if let Ok(s) = serde_json::from_slice::<Status>(&msg.payload) {
+            all.push(s);
+        }
+    }
+    all
+}

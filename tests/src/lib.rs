@@ -119,8 +119,10 @@ struct Settings {
     name: String,
     client_port: Option<u16>,
     cluster: Option<(u16, Vec<u16>)>,
-    /// More configuration, appended (authorization, TLS, limits).
+    /// More configuration, appended (authorization, TLS, accounts).
     extra: String,
+    /// More lines inside the `jetstream { }` block (`max_file_store: 1MB`).
+    jetstream: String,
 }
 
 /// One real nats-server with JetStream, killed and deleted on drop.
@@ -160,6 +162,42 @@ impl NatsServer {
         })
     }
 
+    /// Starts a single server like [`NatsServer::start`], with `jetstream` added inside its
+    /// `jetstream { }` block (limits such as `max_file_store: 2MB`).
+    ///
+    /// # Errors
+    ///
+    /// [`HarnessError`] when no suitable binary exists or the server does not come up.
+    pub fn start_with_jetstream(jetstream: &str) -> Result<Self, HarnessError> {
+        Self::start_with(Settings {
+            name: "ledger-test".into(),
+            jetstream: jetstream.to_owned(),
+            ..Settings::default()
+        })
+    }
+
+    /// Replaces the lines of the `jetstream { }` block, rewrites the configuration file and
+    /// sends SIGHUP: the running server reloads it (as `nats-server --signal reload` would).
+    ///
+    /// # Errors
+    ///
+    /// [`HarnessError::Io`] when the file cannot be written or the server is not running.
+    pub fn reload_jetstream(&mut self, jetstream: &str) -> Result<(), HarnessError> {
+        self.settings.jetstream = jetstream.to_owned();
+        self.write_config()?;
+        let pid = self
+            .child
+            .as_ref()
+            .and_then(|c| i32::try_from(c.id()).ok())
+            .ok_or_else(|| std::io::Error::other("the server is not running"))?;
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGHUP,
+        )
+        .map_err(|e| std::io::Error::other(format!("cannot send SIGHUP to {pid}: {e}")))?;
+        Ok(())
+    }
+
     fn start_with(settings: Settings) -> Result<Self, HarnessError> {
         let bin = nats_server_binary()?;
         let dir = tempfile::Builder::new().prefix("ledger-nats-").tempdir()?;
@@ -181,15 +219,40 @@ impl NatsServer {
             fs::remove_dir_all(&ports)?;
         }
         fs::create_dir_all(&ports)?;
+        let conf_path = self.write_config()?;
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("server.log"))?;
+        let child = Command::new(&self.bin)
+            .arg("-c")
+            .arg(&conf_path)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()?;
+        self.child = Some(child);
+        self.url = self.wait_for_port(&ports)?;
+        if let Some(port) = self.url.rsplit(':').next().and_then(|p| p.parse().ok()) {
+            // A restart comes back on the same port, so clients reconnect to the same URL.
+            self.settings.client_port = Some(port);
+        }
+        Ok(())
+    }
+
+    /// Writes `nats.conf` from the settings and returns its path.
+    fn write_config(&self) -> Result<PathBuf, HarnessError> {
+        let dir = self.dir.path();
+        let ports = dir.join("ports");
         let port = self
             .settings
             .client_port
             .map_or_else(|| "-1".to_owned(), |p| p.to_string());
         let mut conf = format!(
             "server_name: {name}\nhost: 127.0.0.1\nport: {port}\nports_file_dir: {ports:?}\n\
-             jetstream {{\n  store_dir: {store:?}\n  sync_interval: always\n}}\n",
+             jetstream {{\n  store_dir: {store:?}\n  sync_interval: always\n{js}\n}}\n",
             name = self.settings.name,
             store = dir.join("js"),
+            js = self.settings.jetstream,
         );
         if let Some((own, routes)) = &self.settings.cluster {
             let routes: Vec<String> = routes
@@ -204,20 +267,7 @@ impl NatsServer {
         conf.push_str(&self.settings.extra);
         let conf_path = dir.join("nats.conf");
         fs::write(&conf_path, conf)?;
-        let log = fs::File::create(dir.join("server.log"))?;
-        let child = Command::new(&self.bin)
-            .arg("-c")
-            .arg(&conf_path)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()?;
-        self.child = Some(child);
-        self.url = self.wait_for_port(&ports)?;
-        if let Some(port) = self.url.rsplit(':').next().and_then(|p| p.parse().ok()) {
-            // A restart comes back on the same port, so clients reconnect to the same URL.
-            self.settings.client_port = Some(port);
-        }
-        Ok(())
+        Ok(conf_path)
     }
 
     fn wait_for_port(&self, ports: &Path) -> Result<String, HarnessError> {
@@ -302,7 +352,7 @@ impl Cluster {
                     name: format!("ledger-test-{i}"),
                     client_port: None,
                     cluster: Some((route_ports[i], route_ports.clone())),
-                    extra: String::new(),
+                    ..Settings::default()
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -459,6 +509,27 @@ impl LedgerProcess {
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal)
             .map_err(|e| std::io::Error::other(format!("cannot send {signal} to {pid}: {e}")))?;
         Ok(())
+    }
+
+    /// Waits up to `limit` for it to exit by itself; returns its exit status.
+    ///
+    /// # Errors
+    ///
+    /// [`HarnessError`] when it is still running after `limit` (it is then killed).
+    pub fn wait(&mut self, limit: Duration) -> Result<std::process::ExitStatus, HarnessError> {
+        let Some(mut child) = self.child.take() else {
+            return Err(std::io::Error::other("already stopped").into());
+        };
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Some(status) = child.try_wait()? {
+                return Ok(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        Err(std::io::Error::other(format!("ledger did not exit within {limit:?}")).into())
     }
 
     /// Kills it with SIGKILL: no chance to finish anything.

@@ -5,16 +5,19 @@
 //! - [`catch_up`]: the projector's catch-up rate next to a raw ordered consumer.
 //! - [`delete_latency`]: accepted TDeleteFromConference latency next to a raw publish with the
 //!   same optimistic-concurrency headers.
+//! - [`publish`]: the library's producer API next to raw publishes with `Nats-Msg-Id`.
 //! - [`replay`]: one call read back and folded, on streams of growing size, next to the raw
 //!   batched direct get of the same messages.
 
 mod catch_up;
 mod delete;
+mod publish;
 mod replay;
 mod traffic;
 
 pub(crate) use catch_up::{CatchUp, catch_up};
 pub(crate) use delete::{DeleteLatency, delete_latency};
+pub(crate) use publish::{PublishBench, publish};
 pub(crate) use replay::{ReplayBench, replay};
 
 /// Boxed error of the benchmarks.

@@ -1,4 +1,4 @@
-//! `ledger bench catch-up` and `ledger bench delete`.
+//! `ledger bench catch-up`, `delete`, `replay` and `publish`.
 
 use std::io::Write;
 
@@ -191,6 +191,63 @@ pub(crate) async fn bench_replay(g: &Globals, args: ReplayBenchArgs) -> Result<(
                 "replay median, largest stream over smallest: {:.2}",
                 report.growth
             )?;
+        }
+    }
+    Ok(())
+}
+
+/// Arguments of `ledger bench publish`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct PublishBenchArgs {
+    /// Events per round, for each publisher.
+    #[arg(long, default_value_t = 100_000)]
+    pub(crate) events: u64,
+    /// Rounds, alternating.
+    #[arg(long, default_value_t = 3)]
+    pub(crate) rounds: usize,
+    /// Acknowledgements in flight at most.
+    #[arg(long, default_value_t = 256)]
+    pub(crate) in_flight: usize,
+}
+
+/// `ledger bench publish`: the producer API next to raw publishes with `Nats-Msg-Id`.
+///
+/// # Errors
+///
+/// When NATS fails.
+pub(crate) async fn bench_publish(g: &Globals, args: PublishBenchArgs) -> Result<(), CliError> {
+    let ep = g.connect("ledger-bench").await?;
+    let report = crate::bench::publish(
+        ep.nats.clone(),
+        crate::bench::PublishBench {
+            events: args.events,
+            rounds: args.rounds,
+            in_flight: args.in_flight,
+            progress: g.format == Format::Table,
+        },
+    )
+    .await?;
+    let mut out = std::io::stdout().lock();
+    match g.format {
+        Format::Json => writeln!(out, "{}", serde_json::to_string(&report)?)?,
+        _ => {
+            writeln!(
+                out,
+                "{:<44} {:>10} {:>14}  rounds (s)",
+                "PUBLISHER", "EVENTS", "MEDIAN EV/S"
+            )?;
+            for r in [&report.raw, &report.ledger] {
+                let rounds: Vec<String> = r.seconds.iter().map(|s| format!("{s:.2}")).collect();
+                writeln!(
+                    out,
+                    "{:<44} {:>10} {:>14.0}  {}",
+                    r.publisher,
+                    r.events,
+                    r.median_rate,
+                    rounds.join(" ")
+                )?;
+            }
+            writeln!(out, "ratio Publisher/raw: {:.2}", report.ratio)?;
         }
     }
     Ok(())

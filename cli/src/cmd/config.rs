@@ -99,26 +99,13 @@ pub(crate) async fn config(g: &Globals, command: ConfigCommand) -> Result<(), Cl
 
 /// Every site that has an option set, with its three options as in force.
 async fn list(kv: &async_nats::jetstream::kv::Store, format: Format) -> Result<(), CliError> {
-    use futures::TryStreamExt;
-    let keys: Vec<String> = kv.keys().await?.try_collect().await?;
-    let mut sites: Vec<Site> = keys
-        .iter()
-        .filter_map(|k| ConfigKey::parse(k).map(|k| k.site))
-        .collect();
-    sites.sort();
-    sites.dedup();
+    let sites = ledger_services::sites_options(kv).await?;
     let mut out = std::io::stdout().lock();
     if format == Format::Table {
         writeln!(out, "{:<12} {:<34} VALUE", "SITE", "OPTION")?;
     }
-    for site in sites {
-        let mut options = SiteOptions::default();
+    for (site, options) in sites {
         for option in OptionName::ALL {
-            let key = ConfigKey { site, option }.to_string();
-            if let Some(v) = kv.get(&key).await? {
-                // A refused value leaves the default in force, as the services do.
-                let _ = options.set(option, &v);
-            }
             let value = options.value(option);
             match format {
                 Format::Json => writeln!(

@@ -13,12 +13,14 @@ mod replay;
 mod serve;
 mod tail;
 mod up;
+mod verify;
 
 use ledger_schemas::Site;
 
 pub(crate) use audit::{AuditArgs, audit};
 pub(crate) use bench::{
-    CatchUpArgs, DeleteBenchArgs, ReplayBenchArgs, bench_catch_up, bench_delete, bench_replay,
+    CatchUpArgs, DeleteBenchArgs, PublishBenchArgs, ReplayBenchArgs, bench_catch_up, bench_delete,
+    bench_publish, bench_replay,
 };
 pub(crate) use calls::{CallsArgs, calls};
 pub(crate) use config::{ConfigCommand, config};
@@ -30,6 +32,7 @@ pub(crate) use replay::{ReplayArgs, replay};
 pub(crate) use serve::{ServeArgs, serve};
 pub(crate) use tail::{SubscriptionsArgs, TailArgs, subscriptions, tail};
 pub(crate) use up::{UpArgs, up};
+pub(crate) use verify::{VerifyArgs, verify};
 
 use crate::CliError;
 use crate::connection::{ConnArgs, Endpoint};

@@ -31,6 +31,10 @@ pub(crate) struct ServeArgs {
     /// Run only the projectors, or only the command services (default: both).
     #[arg(long, value_enum)]
     pub(crate) only: Option<Role>,
+    /// Never create or change a stream or bucket: find them as an operator created them
+    /// (`ledger provision` with an operator's credentials), for users without those rights.
+    #[arg(long)]
+    pub(crate) no_provision: bool,
 }
 
 /// One of the services of a site.
@@ -56,6 +60,7 @@ pub(crate) async fn serve(g: &Globals, args: ServeArgs) -> Result<(), CliError> 
         ..Config::default()
     }
     .batch(args.batch)
+    .provision(!args.no_provision)
     .lease_ttl(Duration::from_secs(args.lease_ttl))
     .store(StoreConfig {
         replicas: args.replicas,

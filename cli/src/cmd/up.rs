@@ -4,9 +4,8 @@
 use std::io::Write;
 use std::time::Duration;
 
-use futures::StreamExt;
 use ledger_schemas::Site;
-use ledger_services::{Config, Status, StoreConfig, status_subject};
+use ledger_services::{Config, StoreConfig};
 
 use super::{Globals, parse_site, shutdown_signal};
 use crate::CliError;
@@ -117,7 +116,8 @@ async fn report(client: async_nats::Client, sites: Vec<Site>, every: Duration) {
         tick.tick().await;
         let mut parts = Vec::new();
         for &site in &sites {
-            let statuses = statuses(&client, site).await;
+            let statuses =
+                ledger_services::statuses(&client, site, Duration::from_millis(300)).await;
             let leader = statuses
                 .iter()
                 .find(|s| s.role == ledger_services::Role::Leader);
@@ -137,27 +137,4 @@ async fn report(client: async_nats::Client, sites: Vec<Site>, every: Duration) {
         }
         eprintln!("{}", parts.join(" | "));
     }
-}
-
-/// Every answer to a site's status request within 300 ms.
-async fn statuses(client: &async_nats::Client, site: Site) -> Vec<Status> {
-    let inbox = client.new_inbox();
-    let Ok(mut sub) = client.subscribe(inbox.clone()).await else {
-        return Vec::new();
-    };
-    if client
-        .publish_with_reply(status_subject(site), inbox, "".into())
-        .await
-        .is_err()
-    {
-        return Vec::new();
-    }
-    let mut all = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
-    while let Ok(Some(msg)) = tokio::time::timeout_at(deadline, sub.next()).await {
-        if let Ok(s) = serde_json::from_slice::<Status>(&msg.payload) {
-            all.push(s);
-        }
-    }
-    all
 }

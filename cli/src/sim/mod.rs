@@ -15,7 +15,7 @@ use ledger_schemas::{
     ConfigKey, DeleteReply, DeleteRequest, Dn, EventBody, Joined, Message, OptionName, PartyEvent,
     Site, Target, subject,
 };
-use ledger_services::{Nats, Publisher, StoreConfig, now_us, provision};
+use ledger_services::{Nats, PublishError, Published, Publisher, StoreConfig, now_us, provision};
 use uuid::Uuid;
 
 use crate::CliError;
@@ -70,6 +70,52 @@ pub(crate) struct Summary {
     pub(crate) calls_per_s: f64,
     /// Events published per second, over the whole run.
     pub(crate) events_per_s: f64,
+    /// Events acknowledged as stored by the server (each once, whatever the resends).
+    pub(crate) acknowledged: u64,
+    /// Publishes sent again with the same event id after no acknowledgement came (a server or
+    /// a node away); an event stored before its acknowledgement was lost is acknowledged as a
+    /// duplicate and stored once.
+    pub(crate) resent: u64,
+    /// Acknowledgements that said the event was already stored.
+    pub(crate) duplicates: u64,
+    /// Delete requests sent again with the same request id after no answer, `unavailable` or
+    /// `conflict`.
+    pub(crate) requests_resent: u64,
+}
+
+impl Summary {
+    fn count(&mut self, (published, resends): (Published, u64)) {
+        self.acknowledged += 1;
+        self.resent += resends;
+        self.duplicates += u64::from(published.duplicate);
+    }
+}
+
+/// How long an event is sent again while no acknowledgement comes, before the run fails.
+const RESEND_FOR: Duration = Duration::from_secs(120);
+/// Attempts of a delete request that gets no final answer.
+const DELETE_ATTEMPTS: u32 = 5;
+
+/// Publishes `event` until the server acknowledges it, sending it again with the same event id
+/// (stored once within the stream's duplicate window) after a failure, for at most
+/// [`RESEND_FOR`]. Returns the acknowledgement and the number of resends.
+async fn deliver(
+    publisher: Publisher,
+    event: PartyEvent,
+) -> Result<(Published, u64), PublishError> {
+    let started = Instant::now();
+    let mut resends = 0;
+    loop {
+        match publisher.publish(&event).await {
+            Ok(p) => return Ok((p, resends)),
+            Err(e) if started.elapsed() >= RESEND_FOR => return Err(e),
+            Err(e) => {
+                tracing::warn!(event = %event.id, error = %e, "no acknowledgement; sending the event again");
+                resends += 1;
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+    }
 }
 
 /// A call being played: its id and its parties' ids, and which were deleted.
@@ -104,9 +150,20 @@ pub(crate) async fn sim(g: &Globals, args: SimArgs) -> Result<(), CliError> {
         _ => {
             writeln!(out, "seed        {}", summary.seed)?;
             writeln!(out, "calls       {}", summary.calls)?;
-            writeln!(out, "events      {}", summary.events)?;
+            writeln!(
+                out,
+                "events      {} ({} acknowledged, {} resent, {} already stored)",
+                summary.events, summary.acknowledged, summary.resent, summary.duplicates
+            )?;
             for (outcome, n) in &summary.deletes {
                 writeln!(out, "deletes     {n:>6} {outcome}")?;
+            }
+            if summary.requests_resent > 0 {
+                writeln!(
+                    out,
+                    "resent      {} delete requests",
+                    summary.requests_resent
+                )?;
             }
             writeln!(out, "elapsed     {:.1} s", summary.seconds)?;
             writeln!(
@@ -198,7 +255,7 @@ async fn play(
                         monitors: monitors.map(|m| call.parties[m]),
                     }),
                 };
-                acks.push(publisher.send(&event).await?.wait());
+                acks.push(deliver(publisher.clone(), event));
                 summary.events += 1;
                 ("party_joined", *party)
             }
@@ -217,14 +274,14 @@ async fn play(
                         reason: Some((*reason).to_owned()),
                     },
                 };
-                acks.push(publisher.send(&event).await?.wait());
+                acks.push(deliver(publisher.clone(), event));
                 summary.events += 1;
                 ("party_left", *party)
             }
             Action::Delete { by, aim } => {
                 // The command service must find every event of the call stored.
                 while let Some(ack) = acks.next().await {
-                    ack?;
+                    summary.count(ack?);
                 }
                 let (target, other_dn) = match aim {
                     Aim::Party(t) => (*t, call.parties[*t].to_string()),
@@ -237,6 +294,7 @@ async fn play(
                     call.id,
                     &parties[*by].dn,
                     &other_dn,
+                    &mut summary.requests_resent,
                 )
                 .await?;
                 if outcome == "ok" {
@@ -248,7 +306,7 @@ async fn play(
         };
         while acks.len() >= args.in_flight.max(1) {
             if let Some(ack) = acks.next().await {
-                ack?;
+                summary.count(ack?);
             }
         }
         if let Some(out) = script_out.as_mut() {
@@ -267,7 +325,7 @@ async fn play(
         }
     }
     while let Some(ack) = acks.next().await {
-        ack?;
+        summary.count(ack?);
     }
     if let Some(mut out) = script_out {
         out.flush()?;
@@ -283,13 +341,14 @@ async fn play(
 }
 
 /// Sends one TDeleteFromConference and returns its outcome: `ok`, the refusal code, or
-/// `no_answer`.
+/// `no_answer`; sends it again with the same request id while the answer is not final.
 async fn delete(
     nats: &Nats,
     site: Site,
     call: Uuid,
     this_dn: &str,
     other_dn: &str,
+    resent: &mut u64,
 ) -> Result<String, CliError> {
     let request = DeleteRequest {
         request: Uuid::now_v7(),
@@ -299,21 +358,32 @@ async fn delete(
         reasons: BTreeMap::from([("origin".to_owned(), "ledger sim".to_owned())]),
         extensions: BTreeMap::new(),
     };
-    let answer = tokio::time::timeout(
-        Duration::from_secs(5),
-        nats.client.request(
-            subject::delete_from_conference(site),
-            request.encode().into(),
-        ),
-    )
-    .await;
-    Ok(match answer {
-        Ok(Ok(msg)) => match DeleteReply::decode(&msg.payload) {
-            Ok(reply) => reply
-                .code()
-                .map_or_else(|| "ok".to_owned(), |c| c.as_str().to_owned()),
-            Err(_) => "undecodable_reply".to_owned(),
-        },
-        _ => "no_answer".to_owned(),
-    })
+    let payload = bytes::Bytes::from(request.encode());
+    let mut outcome = String::new();
+    for attempt in 0..DELETE_ATTEMPTS {
+        if attempt > 0 {
+            *resent += 1;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let answer = tokio::time::timeout(
+            Duration::from_secs(5),
+            nats.client
+                .request(subject::delete_from_conference(site), payload.clone()),
+        )
+        .await;
+        outcome = match answer {
+            Ok(Ok(msg)) => match DeleteReply::decode(&msg.payload) {
+                Ok(reply) => reply
+                    .code()
+                    .map_or_else(|| "ok".to_owned(), |c| c.as_str().to_owned()),
+                Err(_) => "undecodable_reply".to_owned(),
+            },
+            _ => "no_answer".to_owned(),
+        };
+        // Sent again with the same request id, an accepted delete is answered as the first time.
+        if !matches!(outcome.as_str(), "no_answer" | "unavailable" | "conflict") {
+            break;
+        }
+    }
+    Ok(outcome)
 }

@@ -43,7 +43,11 @@ pub struct Ledger {
 
 impl Ledger {
     pub async fn start() -> Self {
-        let server = NatsServer::start().unwrap();
+        Self::start_on(NatsServer::start().unwrap()).await
+    }
+
+    /// The ledger's streams and buckets on `server`.
+    pub async fn start_on(server: NatsServer) -> Self {
         let nats = connect(server.url(), "test").await;
         let (client, js) = (nats.client.clone(), nats.js.clone());
         let stores = provision(&js, &Config::default().store).await.unwrap();
