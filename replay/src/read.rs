@@ -2,9 +2,18 @@
 //!
 //! A direct get with `next_by_subj` asks the server for the messages of one subject filter, so
 //! reading a call costs what the call holds, not what the stream holds (nats-server 2.11+).
+//!
+//! **Direct gets may be stale.** On a replicated stream any replica answers a direct get, and a
+//! follower that is catching up (after a restart it answers from 90% synchronised on) does not
+//! yet hold the latest messages. A replica applies the log in order, so what it lacks is always
+//! a tail. [`History::read_call_through`] is for readers that must see everything up to a
+//! sequence (a projector or command service re-folding a call up to its floor): it asks the
+//! stream leader (`STREAM.MSG.GET`, never answered by a follower) whether the call has a message
+//! after the last one read and up to that sequence, and reads any such tail from the leader.
 
 use std::time::Duration;
 
+use async_nats::jetstream::{self, stream::RawMessageErrorKind};
 use async_nats::{Client, HeaderMap};
 use bytes::Bytes;
 use futures::StreamExt;
@@ -58,6 +67,7 @@ fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
 pub struct History {
     client: Client,
     api: String,
+    js: jetstream::Context,
 }
 
 impl History {
@@ -69,10 +79,9 @@ impl History {
     /// History read through `client` with another JetStream API prefix (a domain's is
     /// `$JS.<domain>.API`).
     pub fn with_api_prefix(client: Client, api: impl Into<String>) -> Self {
-        Self {
-            client,
-            api: api.into(),
-        }
+        let api = api.into();
+        let js = jetstream::with_prefix(client.clone(), &api);
+        Self { client, api, js }
     }
 
     /// The client.
@@ -94,6 +103,62 @@ impl History {
         up_to: Option<u64>,
     ) -> Result<Vec<StoredMessage>, ReadError> {
         read_filtered(&self.client, &self.api, stream, filter, from, up_to).await
+    }
+
+    /// Reads every stored event of `call` from stream sequence `from` up to `up_to` inclusive,
+    /// complete even when the replica answering the direct gets lags (see the module's doc): the
+    /// tail after the last event read is checked with the stream leader and read from it. Also
+    /// says how many events only the leader had.
+    ///
+    /// # Errors
+    ///
+    /// [`ReadError`] when the server cannot be reached or answers outside the protocol.
+    pub async fn read_call_through(
+        &self,
+        call: Uuid,
+        from: u64,
+        up_to: u64,
+    ) -> Result<(Vec<StoredMessage>, usize), ReadError> {
+        let mut messages = self.read_call(call, from, Some(up_to)).await?;
+        let filter = subject::call_events(call);
+        let stream = self
+            .js
+            .get_stream_no_info(subject::EVENTS_STREAM)
+            .await
+            .map_err(|e| ReadError::Unavailable {
+                stream: subject::EVENTS_STREAM,
+                reason: e.to_string(),
+            })?;
+        let mut from_leader = 0;
+        loop {
+            let next = messages.last().map_or(from.max(1), |m| m.seq + 1);
+            if next > up_to {
+                break;
+            }
+            let found = match stream
+                .get_first_raw_message_by_subject(filter.as_str(), next)
+                .await
+            {
+                Ok(m) => m,
+                Err(e) if e.kind() == RawMessageErrorKind::NoMessageFound => break,
+                Err(e) => {
+                    return Err(ReadError::Unavailable {
+                        stream: subject::EVENTS_STREAM,
+                        reason: e.to_string(),
+                    });
+                }
+            };
+            if found.sequence > up_to {
+                break;
+            }
+            messages.push(StoredMessage {
+                seq: found.sequence,
+                subject: found.subject.to_string(),
+                payload: found.payload,
+            });
+            from_leader += 1;
+        }
+        Ok((messages, from_leader))
     }
 
     /// Reads the stored events of `call` from stream sequence `from` up to `up_to` inclusive.

@@ -278,6 +278,16 @@ async fn ensure_kv(js: &Context, want: kv::Config) -> Result<kv::Store, Provisio
     }
 }
 
+/// A per-subject limit as the server means it: 0 and -1 both mean none (a clustered server
+/// reports -1 for a stream created with 0).
+fn per_subject(limit: i64) -> String {
+    if limit <= 0 {
+        "unlimited".to_owned()
+    } else {
+        limit.to_string()
+    }
+}
+
 /// Compares the settings the ledger depends on; other differences (replicas, age limit,
 /// duplicate window) are an operator's choice and accepted.
 fn check_compatible(
@@ -323,8 +333,8 @@ fn check_compatible(
     );
     cmp(
         "max_msgs_per_subject",
-        have.max_messages_per_subject.to_string(),
-        want.max_messages_per_subject.to_string(),
+        per_subject(have.max_messages_per_subject),
+        per_subject(want.max_messages_per_subject),
     );
     if diffs.is_empty() {
         Ok(())

@@ -60,8 +60,8 @@ async fn stream_leaders_stopped_under_load_lose_nothing_acknowledged() {
     // Two processes serving every site, their server lists in different orders.
     let reversed: Vec<&str> = urls.split(',').rev().collect();
     let reversed = reversed.join(",");
-    let _first = serve(&urls);
-    let _second = serve(&reversed);
+    let first = serve(&urls);
+    let second = serve(&reversed);
     let out = home.path().join("sim.json");
     let mut sim_args = vec![
         "sim", "--server", &urls, "--calls", "900", "--rate", "10", "--gap-ms", "800", "--seed",
@@ -126,6 +126,29 @@ async fn stream_leaders_stopped_under_load_lose_nothing_acknowledged() {
         .unwrap();
     let report = String::from_utf8_lossy(&out.stdout);
     println!("verify: {report}");
+    let (mut takeovers, mut lagged) = (0, 0);
+    for process in [&first, &second] {
+        let log = process.log();
+        takeovers += log.matches("projecting this site").count();
+        lagged += log.matches("events read from the stream leader").count();
+    }
+    println!(
+        "take-overs: {takeovers}; recoveries that found a lagging replica and read from the leader: {lagged}"
+    );
+    if !out.status.success() {
+        explain_differences(home.path(), &urls, &report);
+        for (name, process) in [("first", &first), ("second", &second)] {
+            let log = process.log();
+            let notable: Vec<&str> = log
+                .lines()
+                .filter(|l| !l.contains("\"level\":\"INFO\"") || l.contains("projecting"))
+                .collect();
+            println!(
+                "{name} ledger serve, warnings and take-overs:\n{}",
+                notable.join("\n")
+            );
+        }
+    }
     assert!(
         out.status.success(),
         "{report}\n{}",
@@ -141,4 +164,39 @@ async fn stream_leaders_stopped_under_load_lose_nothing_acknowledged() {
             .iter()
             .all(|s| s["differ"] == 0)
     );
+}
+
+/// On a failed verification, prints each differing call's replay in the global view and in the
+/// differing site's, so that a failure can be understood from the test's output alone.
+fn explain_differences(home: &std::path::Path, urls: &str, report: &str) {
+    let Ok(report) = serde_json::from_str::<serde_json::Value>(report.trim()) else {
+        return;
+    };
+    let differences = report["differences"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for difference in differences.iter().filter_map(|d| d.as_str()).take(3) {
+        let Some((key, _)) = difference.split_once(':') else {
+            continue;
+        };
+        let Some((site, call)) = key.split_once('.') else {
+            continue;
+        };
+        for view in [None, Some(site)] {
+            let mut cmd = ledger_in(home);
+            cmd.args(["replay", "--server", urls, "--call", call]);
+            if let Some(site) = view {
+                cmd.args(["--site", site]);
+            }
+            if let Ok(out) = cmd.output() {
+                println!(
+                    "replay of {call} ({}):\n{}{}",
+                    view.unwrap_or("global view"),
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+    }
 }

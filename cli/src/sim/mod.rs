@@ -16,6 +16,7 @@ use ledger_schemas::{
     Site, Target, subject,
 };
 use ledger_services::{Nats, PublishError, Published, Publisher, StoreConfig, now_us, provision};
+use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::CliError;
@@ -99,14 +100,34 @@ const DELETE_ATTEMPTS: u32 = 5;
 /// Publishes `event` until the server acknowledges it, sending it again with the same event id
 /// (stored once within the stream's duplicate window) after a failure, for at most
 /// [`RESEND_FOR`]. Returns the acknowledgement and the number of resends.
+///
+/// A call's events are stored in the order the switch sends them: `after` is the previous event of
+/// the same call, and this one is sent only once that one is acknowledged (or has failed), so a
+/// resent join can never land after the party's leave. `done` tells the next event of the call.
 async fn deliver(
     publisher: Publisher,
     event: PartyEvent,
+    after: Option<oneshot::Receiver<()>>,
+    done: oneshot::Sender<()>,
+) -> Result<(Published, u64), PublishError> {
+    if let Some(previous) = after {
+        // An error only means the previous delivery ended without acknowledgement (its error
+        // fails the run).
+        let _ = previous.await;
+    }
+    let delivered = send_until_acknowledged(&publisher, &event).await;
+    let _ = done.send(());
+    delivered
+}
+
+async fn send_until_acknowledged(
+    publisher: &Publisher,
+    event: &PartyEvent,
 ) -> Result<(Published, u64), PublishError> {
     let started = Instant::now();
     let mut resends = 0;
     loop {
-        match publisher.publish(&event).await {
+        match publisher.publish(event).await {
             Ok(p) => return Ok((p, resends)),
             Err(e) if started.elapsed() >= RESEND_FOR => return Err(e),
             Err(e) => {
@@ -123,6 +144,16 @@ struct Live {
     id: Uuid,
     parties: Vec<Uuid>,
     deleted: HashSet<usize>,
+    /// Signalled when the call's last event sent so far is acknowledged.
+    last_delivered: Option<oneshot::Receiver<()>>,
+}
+
+impl Live {
+    /// The pair that orders the call's next event after its previous one.
+    fn next_in_order(&mut self) -> (Option<oneshot::Receiver<()>>, oneshot::Sender<()>) {
+        let (done, next) = oneshot::channel();
+        (self.last_delivered.replace(next), done)
+    }
 }
 
 /// `ledger sim`.
@@ -218,9 +249,14 @@ async fn play(
     let mut last_start = Duration::ZERO;
     let mut played = 0u64;
     while let Some(step) = script.next() {
-        let due = start + Duration::from_micros(step.at_us);
-        if due > Instant::now() {
-            tokio::time::sleep_until(due.into()).await;
+        // Acknowledgements are collected while waiting for the step's time: the publishes in
+        // flight progress only while they are polled.
+        let due = tokio::time::Instant::from_std(start + Duration::from_micros(step.at_us));
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(due) => break,
+                Some(ack) = acks.next(), if !acks.is_empty() => summary.count(ack?),
+            }
         }
         let Some(parties) = script.parties(step.call).map(<[_]>::to_vec) else {
             continue;
@@ -232,6 +268,7 @@ async fn play(
             id: Uuid::now_v7(),
             parties: (0..parties.len()).map(|_| Uuid::now_v7()).collect(),
             deleted: HashSet::new(),
+            last_delivered: None,
         });
         let (kind, who) = match &step.action {
             Action::Join {
@@ -255,7 +292,8 @@ async fn play(
                         monitors: monitors.map(|m| call.parties[m]),
                     }),
                 };
-                acks.push(deliver(publisher.clone(), event));
+                let (after, done) = call.next_in_order();
+                acks.push(deliver(publisher.clone(), event, after, done));
                 summary.events += 1;
                 ("party_joined", *party)
             }
@@ -274,7 +312,8 @@ async fn play(
                         reason: Some((*reason).to_owned()),
                     },
                 };
-                acks.push(deliver(publisher.clone(), event));
+                let (after, done) = call.next_in_order();
+                acks.push(deliver(publisher.clone(), event, after, done));
                 summary.events += 1;
                 ("party_left", *party)
             }

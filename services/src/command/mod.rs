@@ -107,10 +107,9 @@ async fn serve_site(
     let mut calls = Calls::new();
     let floor = read_floor(&ctx.stores, site)
         .await
-        .map_err(SiteError::unavailable("reading the site's floor"))?
-        .seq;
+        .map_err(SiteError::unavailable("reading the site's floor"))?;
     recover(&ctx.nats, &ctx.stores, site, &mut calls, floor, |_, ()| {}).await?;
-    let deliver_policy = match floor {
+    let deliver_policy = match floor.seq {
         0 => DeliverPolicy::All,
         floor => DeliverPolicy::ByStartSequence {
             start_sequence: floor + 1,
@@ -144,7 +143,7 @@ async fn serve_site(
         .add(subject::delete_from_conference(site))
         .await
         .map_err(unavailable("serving TDeleteFromConference"))?;
-    tracing::info!(%site, floor, "command service ready");
+    tracing::info!(%site, floor = floor.seq, "command service ready");
     loop {
         tokio::select! {
             biased;

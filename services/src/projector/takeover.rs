@@ -89,7 +89,7 @@ async fn prepare(
         &ctx.stores,
         site,
         lists.fold_mut(),
-        floor.seq,
+        floor,
         |entry, keys| Lists::restored(keys, entry.revision),
     )
     .await?;

@@ -7,7 +7,8 @@ use bytes::Bytes;
 use ledger_schemas::{Site, subject};
 use uuid::Uuid;
 
-use super::keys::latest;
+use super::floor::{Floor, floor_key};
+use super::keys::{StoredKey, latest, latest_of};
 use crate::{Nats, Stores};
 use async_nats::jetstream::kv::Operation;
 
@@ -46,8 +47,53 @@ pub async fn indexed(
     site: Site,
 ) -> Result<Vec<Indexed>, async_nats::Error> {
     let keys = latest(&nats.client, &stores.projector, &format!("active.{site}.>")).await?;
-    Ok(keys
-        .into_iter()
+    Ok(entries(site, keys))
+}
+
+/// The index as of `floor` at least: read together with the floor key from one replica, and
+/// read again while that replica has not yet caught up with the floor's revision (a follower
+/// of a replicated bucket may answer while it lags; see `ledger_replay`'s module on reading).
+///
+/// # Errors
+///
+/// When the bucket cannot be read, or no replica caught up within a few seconds.
+pub async fn indexed_as_of(
+    nats: &Nats,
+    stores: &Stores,
+    site: Site,
+    floor: Floor,
+) -> Result<Vec<Indexed>, async_nats::Error> {
+    let (active, floor_key) = (format!("active.{site}.>"), floor_key(site));
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(RETRY).await;
+        }
+        let keys = latest_of(&nats.client, &stores.projector, &[&active, &floor_key]).await?;
+        let seen = keys
+            .iter()
+            .find(|k| k.key == floor_key)
+            .map_or(0, |k| k.revision);
+        if seen >= floor.revision {
+            return Ok(entries(
+                site,
+                keys.into_iter().filter(|k| k.key != floor_key).collect(),
+            ));
+        }
+        tracing::debug!(%site, seen, floor = floor.revision, "the index was read from a replica behind the floor; reading again");
+    }
+    Err(format!(
+        "the index of {site} was read {ATTEMPTS} times from a replica behind the floor's revision {}",
+        floor.revision
+    )
+    .into())
+}
+
+/// Reading the index again from a lagging replica: attempts, and the pause between them.
+const ATTEMPTS: usize = 50;
+const RETRY: std::time::Duration = std::time::Duration::from_millis(100);
+
+fn entries(site: Site, keys: Vec<StoredKey>) -> Vec<Indexed> {
+    keys.into_iter()
         .filter(|k| k.operation == Operation::Put)
         .filter_map(|k| {
             let call = k.key.rsplit('.').next().and_then(subject::parse_uuid_token);
@@ -66,5 +112,5 @@ pub async fn indexed(
                 }
             }
         })
-        .collect())
+        .collect()
 }

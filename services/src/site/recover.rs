@@ -8,7 +8,8 @@ use ledger_replay::StoredMessage;
 use ledger_schemas::Site;
 
 use super::SiteError;
-use super::index::{Indexed, indexed};
+use super::floor::Floor;
+use super::index::{Indexed, indexed_as_of};
 use crate::{Nats, Stores};
 
 /// Calls read back at once.
@@ -18,6 +19,10 @@ const PARALLEL: usize = 16;
 /// to `floor` as read. `restored` is called with each call's index entry and the holder's data.
 /// With a floor of 0 nothing was handled: the index is not read.
 ///
+/// Complete on a replicated deployment too: the index is read from a replica that has caught up
+/// with the floor's revision, and each call's events up to the floor are checked with the
+/// stream leader (a replica answering direct gets may lag).
+///
 /// # Errors
 ///
 /// [`SiteError`] when the index or the stream cannot be read.
@@ -26,25 +31,25 @@ pub async fn recover<T: Default>(
     stores: &Stores,
     site: Site,
     fold: &mut Fold<T>,
-    floor: u64,
+    floor: Floor,
     mut restored: impl FnMut(&Indexed, &mut T),
 ) -> Result<usize, SiteError> {
-    fold.resume_at(floor);
-    if floor == 0 {
+    fold.resume_at(floor.seq);
+    if floor.seq == 0 {
         return Ok(0);
     }
-    let calls = indexed(nats, stores, site)
+    let calls = indexed_as_of(nats, stores, site, floor)
         .await
         .map_err(SiteError::unavailable(
             "reading the index of calls in progress",
         ))?;
     if !calls.is_empty() {
-        tracing::info!(%site, calls = calls.len(), floor, "re-folding the calls in progress");
+        tracing::info!(%site, calls = calls.len(), floor = floor.seq, "re-folding the calls in progress");
     }
-    let loaded: Vec<(Indexed, Vec<StoredMessage>)> = futures::stream::iter(calls)
+    let loaded: Vec<(Indexed, (Vec<StoredMessage>, usize))> = futures::stream::iter(calls)
         .map(|entry| async move {
             nats.history
-                .read_call(entry.call, entry.first_seq, Some(floor))
+                .read_call_through(entry.call, entry.first_seq, floor.seq)
                 .await
                 .map(|messages| (entry, messages))
         })
@@ -52,7 +57,11 @@ pub async fn recover<T: Default>(
         .try_collect()
         .await?;
     let count = loaded.len();
-    for (entry, messages) in loaded {
+    let from_leader: usize = loaded.iter().map(|(_, (_, n))| n).sum();
+    if from_leader > 0 {
+        tracing::info!(%site, events = from_leader, "a replica answering direct gets lagged: events read from the stream leader");
+    }
+    for (entry, (messages, _)) in loaded {
         let data = fold.restore(
             entry.call,
             messages
