@@ -8,7 +8,7 @@ use ledger_schemas::{Site, subject};
 use uuid::Uuid;
 
 use super::floor::{Floor, floor_key};
-use super::keys::{StoredKey, latest, latest_of};
+use super::keys::{StoredKey, latest};
 use crate::{Nats, Stores};
 use async_nats::jetstream::kv::Operation;
 
@@ -50,9 +50,10 @@ pub async fn indexed(
     Ok(entries(site, keys))
 }
 
-/// The index as of `floor` at least: read together with the floor key from one replica, and
-/// read again while that replica has not yet caught up with the floor's revision (a follower
-/// of a replicated bucket may answer while it lags; see `ledger_replay`'s module on reading).
+/// The index as of `floor` at least, for a replicated bucket: read together with the floor key
+/// from one replica (the bucket's last value of every key, one filter), and read again while that
+/// replica has not yet caught up with the floor's revision (a follower may answer while it lags;
+/// see `ledger_replay`'s module on reading). Costs the keys of every site, not only this one's.
 ///
 /// # Errors
 ///
@@ -63,12 +64,16 @@ pub async fn indexed_as_of(
     site: Site,
     floor: Floor,
 ) -> Result<Vec<Indexed>, async_nats::Error> {
-    let (active, floor_key) = (format!("active.{site}.>"), floor_key(site));
+    let (active, floor_key) = (format!("active.{site}."), floor_key(site));
     for attempt in 0..ATTEMPTS {
         if attempt > 0 {
             tokio::time::sleep(RETRY).await;
         }
-        let keys = latest_of(&nats.client, &stores.projector, &[&active, &floor_key]).await?;
+        let keys: Vec<StoredKey> = latest(&nats.client, &stores.projector, ">")
+            .await?
+            .into_iter()
+            .filter(|k| k.key == floor_key || k.key.starts_with(active.as_str()))
+            .collect();
         let seen = keys
             .iter()
             .find(|k| k.key == floor_key)

@@ -63,22 +63,7 @@ pub async fn latest(
     kv: &kv::Store,
     key_filter: &str,
 ) -> Result<Vec<StoredKey>, async_nats::Error> {
-    read(client, kv, &[key_filter], DeliverPolicy::LastPerSubject).await
-}
-
-/// Like [`latest`] for several key filters read at once, as one replica holds them: with a key
-/// whose revision the caller knows among them, the caller can tell whether the replica that
-/// answered was current.
-///
-/// # Errors
-///
-/// When the bucket cannot be read in time.
-pub async fn latest_of(
-    client: &async_nats::Client,
-    kv: &kv::Store,
-    key_filters: &[&str],
-) -> Result<Vec<StoredKey>, async_nats::Error> {
-    read(client, kv, key_filters, DeliverPolicy::LastPerSubject).await
+    read(client, kv, key_filter, DeliverPolicy::LastPerSubject).await
 }
 
 /// Every revision of the keys of `kv` under `key_filter` from revision `from` on, in the order
@@ -96,30 +81,20 @@ pub async fn since(
     let policy = DeliverPolicy::ByStartSequence {
         start_sequence: from.max(1),
     };
-    read(client, kv, &[key_filter], policy).await
+    read(client, kv, key_filter, policy).await
 }
 
 async fn read(
     client: &async_nats::Client,
     kv: &kv::Store,
-    key_filters: &[&str],
+    key_filter: &str,
     deliver_policy: DeliverPolicy,
 ) -> Result<Vec<StoredKey>, async_nats::Error> {
-    let mut filters: Vec<String> = key_filters
-        .iter()
-        .map(|f| format!("{}{f}", kv.prefix))
-        .collect();
-    let (filter_subject, filter_subjects) = if filters.len() == 1 {
-        (filters.remove(0), Vec::new())
-    } else {
-        (String::new(), filters)
-    };
     let consumer = kv
         .stream
         .create_consumer(push::OrderedConfig {
             deliver_subject: client.new_inbox(),
-            filter_subject,
-            filter_subjects,
+            filter_subject: format!("{}{key_filter}", kv.prefix),
             deliver_policy,
             replay_policy: ReplayPolicy::Instant,
             ..Default::default()

@@ -9,7 +9,7 @@ use ledger_schemas::Site;
 
 use super::SiteError;
 use super::floor::Floor;
-use super::index::{Indexed, indexed_as_of};
+use super::index::{Indexed, indexed, indexed_as_of};
 use crate::{Nats, Stores};
 
 /// Calls read back at once.
@@ -19,9 +19,9 @@ const PARALLEL: usize = 16;
 /// to `floor` as read. `restored` is called with each call's index entry and the holder's data.
 /// With a floor of 0 nothing was handled: the index is not read.
 ///
-/// Complete on a replicated deployment too: the index is read from a replica that has caught up
-/// with the floor's revision, and each call's events up to the floor are checked with the
-/// stream leader (a replica answering direct gets may lag).
+/// Complete on a replicated deployment too: there the index is read from a replica that has
+/// caught up with the floor's revision, and each call's events up to the floor are checked with
+/// the stream leader (a follower answering reads may lag). A single replica is always current.
 ///
 /// # Errors
 ///
@@ -38,20 +38,33 @@ pub async fn recover<T: Default>(
     if floor.seq == 0 {
         return Ok(0);
     }
-    let calls = indexed_as_of(nats, stores, site, floor)
-        .await
-        .map_err(SiteError::unavailable(
-            "reading the index of calls in progress",
-        ))?;
+    // Only a replicated stream has followers that may answer while they lag.
+    let replicated_index = stores.projector.stream.cached_info().config.num_replicas > 1;
+    let replicated_events = stores.events.cached_info().config.num_replicas > 1;
+    let calls = if replicated_index {
+        indexed_as_of(nats, stores, site, floor).await
+    } else {
+        indexed(nats, stores, site).await
+    }
+    .map_err(SiteError::unavailable(
+        "reading the index of calls in progress",
+    ))?;
     if !calls.is_empty() {
         tracing::info!(%site, calls = calls.len(), floor = floor.seq, "re-folding the calls in progress");
     }
     let loaded: Vec<(Indexed, (Vec<StoredMessage>, usize))> = futures::stream::iter(calls)
         .map(|entry| async move {
-            nats.history
-                .read_call_through(entry.call, entry.first_seq, floor.seq)
-                .await
-                .map(|messages| (entry, messages))
+            let read = if replicated_events {
+                nats.history
+                    .read_call_through(entry.call, entry.first_seq, floor.seq)
+                    .await
+            } else {
+                nats.history
+                    .read_call(entry.call, entry.first_seq, Some(floor.seq))
+                    .await
+                    .map(|messages| (messages, 0))
+            };
+            read.map(|messages| (entry, messages))
         })
         .buffer_unordered(PARALLEL)
         .try_collect()
