@@ -7,7 +7,10 @@
 #   tools/soak.sh [MINUTES] [CALLS_PER_SECOND] [MEAN_GAP_MS]      (via ./dev soak)
 #
 # Bytes per call in progress = (resident memory now - before the first call) / (calls in
-# progress x 3 sites x 2 views). Memory should stay flat once the calls in progress are steady.
+# progress x 3 sites x 2 views). Each view also keeps the last 10,000 ended calls (to recognise
+# late events), so memory grows until that many calls have ended (at 20 calls/s, about 8.5
+# minutes) and is flat from then on; "per held call" divides by the calls in progress plus the
+# ended calls kept (estimated from the calls started so far).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -59,7 +62,7 @@ echo "soak: $calls calls at $rate/s (mean gap ${gap_ms} ms) for $minutes min on 
   --format json >"$data/sim.json" 2>"$data/sim.log" &
 sim=$!
 
-printf '%8s %14s %14s %10s %16s\n' elapsed "ledger up KiB" "server KiB" calls "bytes/call/view"
+printf '%8s %14s %14s %10s %10s %16s %16s\n' elapsed "ledger up KiB" "server KiB" calls held "bytes/call/view" "bytes/held/view"
 start=$(date +%s)
 while kill -0 "$sim" 2>/dev/null; do
   sleep "$sample_s"
@@ -67,8 +70,11 @@ while kill -0 "$sim" 2>/dev/null; do
   rss=$(rss_kb "$up")
   srv=$(rss_kb "$server_pid")
   n=$(in_progress)
+  t=$(($(date +%s) - start))
+  held=$(python3 -c "s = min($calls, $t * $rate); print(int($n + min(max(0, s - $n), 10000)))")
   per=$(python3 -c "print(round(($rss - $base) * 1024 / max(1, $n * 3 * 2)))")
-  printf '%7ss %14s %14s %10s %16s\n' "$(($(date +%s) - start))" "$rss" "$srv" "$n" "$per"
+  per_held=$(python3 -c "print(round(($rss - $base) * 1024 / max(1, $held * 3 * 2)))")
+  printf '%7ss %14s %14s %10s %10s %16s %16s\n' "$t" "$rss" "$srv" "$n" "$held" "$per" "$per_held"
 done
 wait "$sim" || { echo "ledger sim failed:" >&2; cat "$data/sim.log" >&2; exit 1; }
 echo "sim: $(cat "$data/sim.json")"

@@ -129,7 +129,7 @@ pub(crate) fn read_versioned<'de, W>(name: &'static str, bytes: &'de [u8]) -> Re
 where
     W: Deserialize<'de> + Versioned,
 {
-    match rmp_serde::from_slice::<W>(bytes) {
+    match from_slice_bounded::<W>(bytes) {
         Ok(wire) => {
             check_version(name, wire.version())?;
             // A message is one map: anything after it is a corrupted or spliced payload.
@@ -143,7 +143,7 @@ where
             Ok(wire)
         }
         Err(err) => {
-            if let Ok(VersionOnly { v: Some(found) }) = rmp_serde::from_slice(bytes)
+            if let Ok(VersionOnly { v: Some(found) }) = from_slice_bounded(bytes)
                 && found > VERSION
             {
                 return Err(DecodeError::UnsupportedVersion {
@@ -154,6 +154,21 @@ where
             Err(malformed(name, &err))
         }
     }
+}
+
+/// How deep a message may nest (maps and arrays within maps), unknown fields included. The
+/// deepest message of the contract, an audit record quoting a request whose extensions nest to
+/// the request bound, stays well within it. rmp-serde's own limit (1,024) recurses deep enough
+/// to overflow a 2 MiB thread stack in a debug build: the fuzz corpus found such a payload.
+pub const MAX_DEPTH: usize = 32;
+
+/// Decodes one MessagePack value into `T`, refusing nesting deeper than [`MAX_DEPTH`].
+fn from_slice_bounded<'de, T: Deserialize<'de>>(
+    bytes: &'de [u8],
+) -> Result<T, rmp_serde::decode::Error> {
+    let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
+    de.set_max_depth(MAX_DEPTH);
+    T::deserialize(&mut de)
 }
 
 /// Refuses a version newer than [`VERSION`] and the meaningless version 0.

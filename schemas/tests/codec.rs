@@ -199,3 +199,19 @@ fn request_errors_keep_what_could_be_read() {
         );
     }
 }
+
+/// An unknown field nested far deeper than any message of the contract is refused as malformed,
+/// on a small stack too (the decoder's depth bound, not the stack, stops it).
+#[test]
+fn nesting_past_the_depth_bound_is_refused_on_a_small_stack() {
+    let mut deep = vec![0x81, 0xa1, b'x']; // {"x": ...
+    for _ in 0..2_000 {
+        deep.push(0x91); // [ ...
+    }
+    deep.push(0xc0);
+    let handle = std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(move || PartyEvent::decode(&deep).map(|_| ()).map_err(|e| e.kind()))
+        .unwrap();
+    assert_eq!(handle.join().unwrap(), Err("malformed"));
+}
