@@ -160,7 +160,7 @@ where
 /// deepest message of the contract, an audit record quoting a request whose extensions nest to
 /// the request bound, stays well within it. rmp-serde's own limit (1,024) recurses deep enough
 /// to overflow a 2 MiB thread stack in a debug build: the fuzz corpus found such a payload.
-pub const MAX_DEPTH: usize = 32;
+pub(crate) const MAX_DEPTH: usize = 32;
 
 /// Decodes one MessagePack value into `T`, refusing nesting deeper than [`MAX_DEPTH`].
 fn from_slice_bounded<'de, T: Deserialize<'de>>(

@@ -205,9 +205,7 @@ fn request_errors_keep_what_could_be_read() {
 #[test]
 fn nesting_past_the_depth_bound_is_refused_on_a_small_stack() {
     let mut deep = vec![0x81, 0xa1, b'x']; // {"x": ...
-    for _ in 0..2_000 {
-        deep.push(0x91); // [ ...
-    }
+    deep.extend(std::iter::repeat_n(0x91, 2_000)); // [[[ ...
     deep.push(0xc0);
     let handle = std::thread::Builder::new()
         .stack_size(256 * 1024)
