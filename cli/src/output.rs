@@ -131,6 +131,49 @@ pub(crate) fn time(us: u64) -> String {
     }
 }
 
+/// A site's LCTParty list as a table: the parties in order (`N`), then the supervisors (`S<n>`)
+/// with their mode and the party they monitor.
+///
+/// # Errors
+///
+/// When `out` cannot be written.
+pub(crate) fn lct_table(
+    out: &mut impl std::io::Write,
+    list: &ledger_schemas::LctList,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "  {:<3} {:<36}  {:<14} {:<8} ROLE",
+        "N", "PARTY ID", "DN", "LOCATION"
+    )?;
+    for (n, p) in list.parties.iter().enumerate() {
+        writeln!(
+            out,
+            "  {n:<3} {:<36}  {:<14} {:<8} {}",
+            p.party,
+            p.dn,
+            p.location,
+            p.role.as_str()
+        )?;
+    }
+    for (n, s) in list.supervisors.iter().enumerate() {
+        let monitored = s
+            .monitors
+            .and_then(|m| list.parties.iter().find(|p| p.party == m))
+            .map(|p| format!("{}@{}", p.dn, p.location))
+            .unwrap_or_else(|| "-".into());
+        writeln!(
+            out,
+            "  S{n:<2} {:<36}  {:<14} {:<8} supervisor ({}, monitoring {monitored})",
+            s.party,
+            s.dn,
+            s.location,
+            s.mode.as_str()
+        )?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -251,36 +251,7 @@ async fn wait_list(
 }
 
 fn print_list(out: &mut impl Write, list: &LctList) -> std::io::Result<()> {
-    writeln!(
-        out,
-        "  {:<3} {:<36}  {:<14} {:<8} ROLE",
-        "N", "PARTY ID", "DN", "LOCATION"
-    )?;
-    for (n, p) in list.parties.iter().enumerate() {
-        writeln!(
-            out,
-            "  {n:<3} {:<36}  {:<14} {:<8} {}",
-            p.party,
-            p.dn,
-            p.location,
-            p.role.as_str()
-        )?;
-    }
-    for (n, s) in list.supervisors.iter().enumerate() {
-        let monitored = s
-            .monitors
-            .and_then(|m| list.parties.iter().find(|p| p.party == m))
-            .map(|p| format!("{}@{}", p.dn, p.location))
-            .unwrap_or_else(|| "-".into());
-        writeln!(
-            out,
-            "  S{n:<2} {:<36}  {:<14} {:<8} supervisor ({}, monitoring {monitored})",
-            s.party,
-            s.dn,
-            s.location,
-            s.mode.as_str()
-        )?;
-    }
+    crate::output::lct_table(out, list)?;
     writeln!(out, "  (as of stream sequence {})", list.seq)
 }
 

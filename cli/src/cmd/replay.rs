@@ -163,31 +163,7 @@ async fn print_lists_at(
             "{} as of stream sequence {} ({when}):",
             list.site, list.seq
         )?;
-        writeln!(
-            out,
-            "  {:<3} {:<36}  {:<14} {:<8} ROLE",
-            "N", "PARTY ID", "DN", "LOCATION"
-        )?;
-        for (n, p) in list.parties.iter().enumerate() {
-            writeln!(
-                out,
-                "  {n:<3} {:<36}  {:<14} {:<8} {}",
-                p.party,
-                p.dn,
-                p.location,
-                p.role.as_str()
-            )?;
-        }
-        for (n, s) in list.supervisors.iter().enumerate() {
-            writeln!(
-                out,
-                "  S{n:<2} {:<36}  {:<14} {:<8} supervisor ({})",
-                s.party,
-                s.dn,
-                s.location,
-                s.mode.as_str()
-            )?;
-        }
+        crate::output::lct_table(out, list)?;
     }
     Ok(())
 }
