@@ -2,6 +2,7 @@
 //! the libraries.
 
 mod bench;
+mod chart;
 mod cmd;
 mod connection;
 mod context;
@@ -105,6 +106,12 @@ enum Command {
     /// The calls in progress at a site, the quietest first (to find calls whose leaves never came).
     #[command(after_help = "Example:\n  ledger calls --site SiteA")]
     Calls(cmd::CallsArgs),
+    /// Each site's figures over time (calls, conferences, CallObserved, durations, deletes), as
+    /// the live projection stored them or recounted from history.
+    #[command(
+        after_help = "Examples:\n  ledger stats --by hour --tz Europe/Paris\n  ledger stats --site SiteA --since 2026-11-27T00:00:00Z --by 15m --format csv\n  ledger stats --recount --format json\n  ledger stats --chart observed_us --svg observed.svg"
+    )]
+    Stats(cmd::StatsArgs),
     /// Check that every site's lists and the audit agree with the event log (exit 1 if not).
     #[command(after_help = "Example:\n  ledger verify --site SiteA --site SiteB --format json")]
     Verify(cmd::VerifyArgs),
@@ -220,6 +227,7 @@ fn main() -> ExitCode {
             Command::Calls(args) => cmd::calls(&globals, args).await,
             Command::Provision(args) => cmd::provision(&globals, args).await,
             Command::Verify(args) => cmd::verify(&globals, args).await,
+            Command::Stats(args) => cmd::stats(&globals, args).await,
             Command::Bench(BenchCommand::CatchUp(args)) => {
                 cmd::bench_catch_up(&globals, args).await
             }

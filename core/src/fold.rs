@@ -197,6 +197,11 @@ impl<T: Default> Fold<T> {
         self.calls.get(&id).map(|(c, _)| c)
     }
 
+    /// Every held call (in progress, or ended recently), in no particular order.
+    pub fn calls(&self) -> impl Iterator<Item = &Call> {
+        self.calls.values().map(|(c, _)| c)
+    }
+
     /// The folded call and the holder's data beside it.
     pub fn get_mut(&mut self, id: Uuid) -> Option<(&Call, &mut T)> {
         self.calls.get_mut(&id).map(|(c, t)| (&*c, t))

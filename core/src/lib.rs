@@ -47,6 +47,7 @@ mod fold;
 #[doc(hidden)]
 pub mod fuzz;
 mod lct;
+pub mod stats;
 mod view;
 
 pub use admit::{Admitted, Inadmissible, admit};

@@ -8,12 +8,14 @@
 //!   each with the parties after it in a view.
 //! - [`audit_trail`] reads decisions, conference changes and option changes in time order, over
 //!   a time window that costs what it holds; [`read_audit`] reads the decisions alone.
+//! - [`stats`] recounts the statistics from both streams, and reads the stored figures.
 //! - [`verify`] checks that the lists and the audit agree with the log (`ledger verify`).
 
 mod at;
 mod audit;
 mod fold;
 mod read;
+pub mod stats;
 mod subscribe;
 mod trail;
 mod verify;

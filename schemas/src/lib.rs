@@ -39,6 +39,7 @@ mod names;
 mod option_change;
 mod reply;
 mod request;
+mod stats;
 pub mod subject;
 mod uuid_serde;
 
@@ -51,4 +52,8 @@ pub use names::{Dn, NameError, Site, Word};
 pub use option_change::{OPTION_CHANGED, OptionChanged};
 pub use reply::{Accepted, DeleteReply, Refusal, RefusalCode};
 pub use request::{DeleteRequest, Target, bounds, quote};
+pub use stats::{
+    AgentNow, CallNow, Counts, FIGURES, Figures, MAX_CODES, SLOT_US, STATS_BUCKET,
+    STATS_SUBJECT_PREFIX, SiteNow, StatsKey, slot_of,
+};
 pub use subject::{EventSubject, SubjectError};

@@ -29,7 +29,12 @@ pub struct SubjectError {
 }
 
 impl SubjectError {
-    fn new(what: &'static str, text: &str, form: &'static str, reason: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        what: &'static str,
+        text: &str,
+        form: &'static str,
+        reason: impl Into<String>,
+    ) -> Self {
         Self {
             what,
             text: text.to_owned(),

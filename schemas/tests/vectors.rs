@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use ledger_schemas::{
-    Accepted, AuditRecord, DecodeError, DeleteReply, DeleteRequest, DeletedBy, Dn, EventBody,
-    Joined, LctList, LctParty, LctSupervisor, Message, MonitorMode, OptionChanged, OptionName,
-    PartyEvent, Refusal, RefusalCode, Role, Site, SiteOptions, Target,
+    Accepted, AgentNow, AuditRecord, CallNow, Counts, DecodeError, DeleteReply, DeleteRequest,
+    DeletedBy, Dn, EventBody, Figures, Joined, LctList, LctParty, LctSupervisor, Message,
+    MonitorMode, OptionChanged, OptionName, PartyEvent, Refusal, RefusalCode, Role, Site, SiteNow,
+    SiteOptions, Target,
 };
 use rmpv::Value;
 use uuid::Uuid;
@@ -273,6 +274,83 @@ fn vectors() -> Vec<Vector> {
                 ts: TS + 9,
                 parties: vec![],
                 supervisors: vec![],
+            },
+        ),
+        canonical(
+            "stats_figures.msgpack",
+            "SiteA's figures for the 15-minute slot starting 2025-11-26T00:00:00Z (`start` in microseconds, `minutes` 15): two calls, one a conference, one observed; durations in microseconds; refusals by code.",
+            Figures {
+                site: site("SiteA"),
+                start: TS,
+                seq: 120,
+                audit_seq: 7,
+                counts: Counts {
+                    calls: 2,
+                    conferences: 1,
+                    observed: 1,
+                    call_us: 540_000_000,
+                    conference_us: 180_000_000,
+                    observed_us: 120_000_000,
+                    observed_mute_us: 0,
+                    observed_coach_us: 120_000_000,
+                    observed_connect_us: 0,
+                    observed_normal_us: 0,
+                    deletes_local: 1,
+                    deletes_remote: 1,
+                    refused: BTreeMap::from([("not_authorized".to_owned(), 1)]),
+                },
+            },
+        ),
+        canonical(
+            "stats_site_now.msgpack",
+            "SiteA now: three calls in progress with a party there, one a conference, one observed.",
+            SiteNow {
+                site: site("SiteA"),
+                seq: 120,
+                ts: TS + 120,
+                calls: 3,
+                conferences: 1,
+                observed: 1,
+            },
+        ),
+        canonical(
+            "stats_call_now.msgpack",
+            "A call in progress at SiteA, observed by supervisor 7100 (coach) monitoring agent 7001; `agents` are SiteA's agents present, each with its call's observed flag.",
+            CallNow {
+                call: id(CALL),
+                site: site("SiteA"),
+                seq: 5,
+                ts: TS + 5,
+                ended: false,
+                conference: true,
+                observed: true,
+                observers: vec![LctSupervisor {
+                    party: id(5),
+                    dn: dn("7100"),
+                    location: site("SiteA"),
+                    mode: MonitorMode::Coach,
+                    monitors: Some(id(1)),
+                }],
+                agents: vec![AgentNow {
+                    party: id(1),
+                    dn: dn("7001"),
+                    observed: true,
+                }],
+            },
+        ),
+        canonical(
+            "stats_call_ended.msgpack",
+            "The last message about a call at SiteA: no party of SiteA is left in it (the key is deleted).",
+            CallNow {
+                call: id(CALL),
+                site: site("SiteA"),
+                seq: 9,
+                ts: TS + 9,
+                ended: true,
+                conference: false,
+                observed: false,
+                observers: vec![],
+                agents: vec![],
             },
         ),
         canonical(

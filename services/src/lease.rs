@@ -80,7 +80,22 @@ impl Lease {
         instance: Uuid,
         ttl: Duration,
     ) -> Result<Option<Self>, LeaseError> {
-        let key = lease_key(site);
+        Self::try_acquire_key(kv, fence, lease_key(site), site, instance, ttl).await
+    }
+
+    /// As [`Lease::try_acquire`], for the lease under `key` (another role of the site).
+    ///
+    /// # Errors
+    ///
+    /// [`LeaseError::Unavailable`] when KV cannot be reached.
+    pub async fn try_acquire_key(
+        kv: &kv::Store,
+        fence: &Fence,
+        key: String,
+        site: Site,
+        instance: Uuid,
+        ttl: Duration,
+    ) -> Result<Option<Self>, LeaseError> {
         let unavailable = |source| LeaseError::Unavailable { site, source };
         let expected = match latest_one(kv, &key).await.map_err(unavailable)? {
             None => 0,
@@ -123,24 +138,43 @@ impl Lease {
         ttl: Duration,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<Option<Self>, LeaseError> {
+        Self::acquire_key(kv, fence, lease_key(site), site, instance, ttl, shutdown).await
+    }
+
+    /// As [`Lease::acquire`], for the lease under `key` (another role of the site).
+    ///
+    /// # Errors
+    ///
+    /// [`LeaseError::Unavailable`] when KV cannot be reached.
+    pub async fn acquire_key(
+        kv: &kv::Store,
+        fence: &Fence,
+        key: String,
+        site: Site,
+        instance: Uuid,
+        ttl: Duration,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<Option<Self>, LeaseError> {
         let unavailable = |e: kv::WatchError| LeaseError::Unavailable {
             site,
             source: e.into(),
         };
-        let mut seen =
-            kv.watch(lease_key(site))
-                .await
-                .map_err(unavailable)?
-                .map(|entry| match entry {
-                    Ok(e) if e.operation == Operation::Put => Seen::Held,
-                    _ => Seen::Vacated,
-                });
+        let mut seen = kv
+            .watch(key.clone())
+            .await
+            .map_err(unavailable)?
+            .map(|entry| match entry {
+                Ok(e) if e.operation == Operation::Put => Seen::Held,
+                _ => Seen::Vacated,
+            });
         let mut logged = false;
         loop {
             if *shutdown.borrow() {
                 return Ok(None);
             }
-            if let Some(lease) = Self::try_acquire(kv, fence, site, instance, ttl).await? {
+            if let Some(lease) =
+                Self::try_acquire_key(kv, fence, key.clone(), site, instance, ttl).await?
+            {
                 return Ok(Some(lease));
             }
             if !logged {

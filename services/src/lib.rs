@@ -11,6 +11,7 @@
 //!   replaced leader could still attempt conditional.
 //! - [`watch_options`] keeps a site's options current for the command service.
 //! - [`command`] serves TDeleteFromConference with optimistic concurrency and the audit.
+//! - [`stats`] keeps a site's statistics live in KV, recounted by the same fold as history.
 //! - [`serve`] runs the services of several sites until a shutdown signal.
 
 mod clock;
@@ -25,6 +26,7 @@ mod provision;
 mod publish;
 mod serve;
 pub mod site;
+pub mod stats;
 mod status;
 
 pub use clock::now_us;

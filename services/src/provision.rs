@@ -74,6 +74,8 @@ pub struct Stores {
     /// `LEDGER_PROJECTOR`: internal to the services (projector leases and the index of calls in
     /// progress), not part of the wire contract.
     pub projector: kv::Store,
+    /// `LEDGER_STATS`: each site's figures and real-time state (see `schemas/`).
+    pub stats: kv::Store,
 }
 
 impl Stores {
@@ -97,6 +99,7 @@ impl Stores {
             lct: bucket(subject::LCT_BUCKET).await?,
             config: bucket(subject::CONFIG_BUCKET).await?,
             projector: bucket(PROJECTOR_BUCKET).await?,
+            stats: bucket(ledger_schemas::STATS_BUCKET).await?,
         })
     }
 }
@@ -157,12 +160,16 @@ pub async fn provision(js: &Context, store: &StoreConfig) -> Result<Stores, Prov
     // The projector lease expires by the server's clock and leaves a marker a standby sees.
     let projector = ensure_kv(js, kv_config(PROJECTOR_BUCKET, 1, store)).await?;
     ensure_ttl(js, PROJECTOR_BUCKET, Some(store.marker_ttl)).await?;
+    // Keys of calls no longer in progress are deleted, leaving markers that expire.
+    let stats = ensure_kv(js, kv_config(ledger_schemas::STATS_BUCKET, 1, store)).await?;
+    ensure_ttl(js, ledger_schemas::STATS_BUCKET, None).await?;
     Ok(Stores {
         events,
         audit,
         lct,
         config,
         projector,
+        stats,
     })
 }
 

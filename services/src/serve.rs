@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 use crate::command::{self, CommandContext};
 use crate::options::{OptionsError, watch_options};
 use crate::projector::{self, SiteContext};
+use crate::stats::{self, StatsContext};
 use crate::status::{Counters, Role, Status};
 use crate::{Config, Nats, ProvisionError, Stores, provision};
 
@@ -114,6 +115,14 @@ pub async fn serve(
         };
         if config.projector {
             tasks.spawn(projector::run(ctx, stop_rx.clone()));
+            let stats = StatsContext {
+                nats: nats.clone(),
+                stores: stores.clone(),
+                site,
+                instance,
+                config: config.clone(),
+            };
+            tasks.spawn(stats::run(stats, stop_rx.clone()));
         }
         tracing::info!(%site, "site services started");
     }

@@ -1,0 +1,288 @@
+//! `ledger stats`: each site's figures over time, as the live projection stored them or
+//! recounted from history (`--recount`), in UTC or a time zone, as a table, JSON Lines, CSV, a
+//! chart in the terminal or an SVG file.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use ledger_core::stats::{Width, regroup};
+use ledger_replay::stats::{recount, stored_figures};
+use ledger_schemas::{Counts, FIGURES, Figures, SLOT_US, Site};
+use ledger_services::Stores;
+
+use super::{Globals, parse_site};
+use crate::CliError;
+use crate::chart::{self, Series};
+use crate::output::{Format, bar, csv_field, parse_time};
+
+/// Arguments of `ledger stats`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct StatsArgs {
+    /// One site's figures (default: every site).
+    #[arg(long, value_parser = parse_site)]
+    pub(crate) site: Option<Site>,
+    /// From this time on (RFC 3339), rounded down to its interval.
+    #[arg(long, value_parser = parse_time)]
+    pub(crate) since: Option<u64>,
+    /// Before this time (RFC 3339).
+    #[arg(long, value_parser = parse_time)]
+    pub(crate) until: Option<u64>,
+    /// The interval: 15m, 30m, hour or day.
+    #[arg(long, default_value = "hour")]
+    pub(crate) by: Width,
+    /// The time zone intervals are read in (`Europe/Paris`); default UTC.
+    #[arg(long, default_value = "UTC")]
+    pub(crate) tz: String,
+    /// Recount from the start of the streams instead of reading the live figures.
+    #[arg(long)]
+    pub(crate) recount: bool,
+    /// Draw this figure over time in the terminal (one of the JSON keys, e.g. `observed`).
+    #[arg(long, value_name = "FIGURE")]
+    pub(crate) chart: Option<String>,
+    /// Write the figure of `--chart` (default `calls`) as an SVG line chart to this file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) svg: Option<PathBuf>,
+}
+
+/// One row: a site's figures over one interval.
+struct Row {
+    site: Site,
+    /// The interval's start.
+    start: jiff::Zoned,
+    counts: Counts,
+}
+
+/// `ledger stats`.
+///
+/// # Errors
+///
+/// When NATS cannot be reached, the streams cannot be read, or an argument is wrong.
+pub(crate) async fn stats(g: &Globals, args: StatsArgs) -> Result<(), CliError> {
+    let format = g
+        .format
+        .only(&[Format::Table, Format::Json, Format::Csv], "stats")?;
+    let figure = args.chart.clone().unwrap_or_else(|| "calls".into());
+    if !FIGURES.contains(&figure.as_str()) {
+        return Err(format!("--chart {figure:?}: the figures are {}", FIGURES.join(", ")).into());
+    }
+    let tz = if args.tz == "UTC" {
+        TimeZone::UTC
+    } else {
+        TimeZone::get(&args.tz).map_err(|e| format!("--tz {:?}: {e}", args.tz))?
+    };
+    let ep = g.connect("ledger-stats").await?;
+    let nats = &ep.nats;
+    let stores = Stores::open(&nats.js)
+        .await
+        .map_err(|_| "the ledger's streams and buckets not found: run `ledger serve` first")?;
+    let figures: Vec<Figures> = if args.recount {
+        let progress = bar(true, 0, "recount");
+        let stats = recount(
+            nats.history.clone(),
+            stores.events.clone(),
+            stores.audit.clone(),
+            |done, total| {
+                progress.set_length(total);
+                progress.set_position(done);
+            },
+        )
+        .await?;
+        progress.finish_and_clear();
+        let c = stats.counters();
+        if c.events.undecodable + c.audit_undecodable > 0 {
+            tracing::warn!(
+                events = c.events.undecodable,
+                audit = c.audit_undecodable,
+                "messages that do not decode were skipped"
+            );
+        }
+        stats
+            .figures()
+            .filter(|f| args.site.is_none_or(|s| s == f.site))
+            .collect()
+    } else {
+        let (figures, bad) = stored_figures(&nats.history, args.site).await?;
+        if bad > 0 {
+            tracing::warn!(
+                values = bad,
+                "stored figures that do not decode were skipped"
+            );
+        }
+        figures
+    };
+    let since = args.since.map_or(0, |s| s - s % SLOT_US);
+    let until = args.until.unwrap_or(u64::MAX);
+    let selected = figures
+        .into_iter()
+        .filter(|f| f.start >= since && f.start < until);
+    let offset = |us: u64| {
+        i64::try_from(us)
+            .ok()
+            .and_then(|us| Timestamp::from_microsecond(us).ok())
+            .map_or(0, |t| i64::from(tz.to_offset(t).seconds()) * 1_000_000)
+    };
+    let rows = rows(regroup(selected, args.by, offset), &tz)?;
+    let mut out = std::io::stdout().lock();
+    if let Some(path) = &args.svg {
+        let svg = chart::svg(&series(&rows, &figure), &figure, args.by, &args.tz);
+        std::fs::write(path, svg).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        tracing::info!(file = %path.display(), "SVG chart written");
+    }
+    if args.chart.is_some() {
+        chart::terminal(&mut out, &series(&rows, &figure), &figure)?;
+        return Ok(());
+    }
+    match format {
+        Format::Json => {
+            for r in &rows {
+                writeln!(out, "{}", json(r, args.by))?;
+            }
+        }
+        Format::Csv => {
+            let header = ["site", "start", "by"]
+                .into_iter()
+                .chain(FIGURES)
+                .collect::<Vec<_>>();
+            writeln!(out, "{}", header.join(","))?;
+            for r in &rows {
+                let v = json(r, args.by);
+                let line: Vec<String> = header
+                    .iter()
+                    .map(|k| {
+                        if *k == "refused" {
+                            r.counts.refused_total().to_string()
+                        } else {
+                            csv_field(v.get(*k).unwrap_or(&serde_json::Value::Null))
+                        }
+                    })
+                    .collect();
+                writeln!(out, "{}", line.join(","))?;
+            }
+        }
+        _ => table(&mut out, &rows)?,
+    }
+    Ok(())
+}
+
+fn rows(grouped: BTreeMap<(Site, i64), Counts>, tz: &TimeZone) -> Result<Vec<Row>, CliError> {
+    let mut rows = Vec::with_capacity(grouped.len());
+    for ((site, local), counts) in grouped {
+        let wall = Timestamp::from_microsecond(local)
+            .map_err(|e| format!("a time out of range: {e}"))?
+            .to_zoned(TimeZone::UTC)
+            .datetime();
+        let start = wall
+            .to_zoned(tz.clone())
+            .map_err(|e| format!("a time out of range: {e}"))?;
+        rows.push(Row {
+            site,
+            start,
+            counts,
+        });
+    }
+    rows.sort_by_key(|r| (r.start.timestamp(), r.site));
+    Ok(rows)
+}
+
+fn series(rows: &[Row], figure: &str) -> Vec<Series> {
+    let mut by_site: BTreeMap<Site, Vec<(i64, String, u64)>> = BTreeMap::new();
+    for r in rows {
+        by_site.entry(r.site).or_default().push((
+            r.start.timestamp().as_second(),
+            r.start.strftime("%Y-%m-%d %H:%M").to_string(),
+            r.counts.figure(figure).unwrap_or(0),
+        ));
+    }
+    by_site
+        .into_iter()
+        .map(|(site, points)| Series {
+            name: site.to_string(),
+            points,
+        })
+        .collect()
+}
+
+fn json(r: &Row, by: Width) -> serde_json::Value {
+    let c = &r.counts;
+    serde_json::json!({
+        "site": r.site.as_str(),
+        "start": r.start.timestamp().as_microsecond(),
+        "start_local": r.start.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string(),
+        "by": by.as_str(),
+        "calls": c.calls,
+        "conferences": c.conferences,
+        "observed": c.observed,
+        "call_us": c.call_us,
+        "conference_us": c.conference_us,
+        "observed_us": c.observed_us,
+        "observed_mute_us": c.observed_mute_us,
+        "observed_coach_us": c.observed_coach_us,
+        "observed_connect_us": c.observed_connect_us,
+        "observed_normal_us": c.observed_normal_us,
+        "deletes_local": c.deletes_local,
+        "deletes_remote": c.deletes_remote,
+        "refused": c.refused,
+    })
+}
+
+/// A duration for people: `1h 02m 03s`, `12m 30s`, `45s`.
+fn duration(us: u64) -> String {
+    let s = us / 1_000_000;
+    match (s / 3600, s / 60 % 60, s % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, s) => format!("{m}m {s:02}s"),
+        (h, m, s) => format!("{h}h {m:02}m {s:02}s"),
+    }
+}
+
+fn table(out: &mut impl Write, rows: &[Row]) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{:<22} {:<8} {:>6} {:>6} {:>8} {:>12} {:>12} {:>12} {:>7} {:>7} {:>7}",
+        "START",
+        "SITE",
+        "CALLS",
+        "CONF",
+        "OBSERVED",
+        "CALL TIME",
+        "CONF TIME",
+        "OBS TIME",
+        "DEL LOC",
+        "DEL REM",
+        "REFUSED"
+    )?;
+    for r in rows {
+        let c = &r.counts;
+        writeln!(
+            out,
+            "{:<22} {:<8} {:>6} {:>6} {:>8} {:>12} {:>12} {:>12} {:>7} {:>7} {:>7}",
+            r.start.strftime("%Y-%m-%d %H:%M %Z").to_string(),
+            r.site.as_str(),
+            c.calls,
+            c.conferences,
+            c.observed,
+            duration(c.call_us),
+            duration(c.conference_us),
+            duration(c.observed_us),
+            c.deletes_local,
+            c.deletes_remote,
+            c.refused_total()
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_hours_minutes_seconds() {
+        assert_eq!(duration(45_000_000), "45s");
+        assert_eq!(duration(750_000_000), "12m 30s");
+        assert_eq!(duration(3_723_000_000), "1h 02m 03s");
+    }
+}
