@@ -79,11 +79,11 @@ fn escape(s: &str) -> String {
 /// An SVG line chart of `figure` over time, one line per site, with axes, ticks and a legend.
 pub(crate) fn svg(series: &[Series], figure: &str, by: Width, tz: &str) -> String {
     const W: f64 = 900.0;
-    const H: f64 = 420.0;
+    const H: f64 = 440.0;
     const LEFT: f64 = 70.0;
     const RIGHT: f64 = 150.0;
     const TOP: f64 = 40.0;
-    const BOTTOM: f64 = 70.0;
+    const BOTTOM: f64 = 90.0;
     let (pw, ph) = (W - LEFT - RIGHT, H - TOP - BOTTOM);
     let xs: Vec<i64> = series
         .iter()
@@ -159,7 +159,7 @@ pub(crate) fn svg(series: &[Series], figure: &str, by: Width, tz: &str) -> Strin
         let xx = x(*t);
         let _ = writeln!(
             s,
-            r#"<line x1="{xx}" y1="{}" x2="{xx}" y2="{}" stroke="black"/><text x="{xx}" y="{}" text-anchor="end" transform="rotate(-30 {xx} {})">{}</text>"#,
+            r#"<line x1="{xx}" y1="{}" x2="{xx}" y2="{}" stroke="black"/><text x="{xx}" y="{}" text-anchor="start" transform="rotate(30 {xx} {})">{}</text>"#,
             TOP + ph,
             TOP + ph + 5.0,
             TOP + ph + 18.0,

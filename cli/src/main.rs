@@ -175,7 +175,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let allowed: &[Format] = match &cli.command {
-        Command::Audit(_) => &[Format::Table, Format::Json, Format::Csv],
+        Command::Audit(_) | Command::Stats(_) => &[Format::Table, Format::Json, Format::Csv],
         Command::Lct(_) => &[Format::Table, Format::Json, Format::Genesys],
         _ => &[Format::Table, Format::Json],
     };

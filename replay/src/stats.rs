@@ -2,9 +2,17 @@
 //! `LEDGER_AUDIT` a page at a time ([`StatsReader`], used by the live projection and by a
 //! recount alike), and the figures the live projection stored ([`stored_figures`]).
 
-use async_nats::jetstream::stream::Stream;
+use std::time::Duration;
+
+use async_nats::jetstream::{
+    self,
+    consumer::{DeliverPolicy, pull},
+    stream::Stream,
+};
+use futures::StreamExt;
+use futures::stream::ReadyChunks;
 use ledger_core::stats::Stats;
-use ledger_schemas::{Figures, Message, STATS_BUCKET, Site, StatsKey, subject};
+use ledger_schemas::{CallNow, Figures, Message, STATS_BUCKET, Site, SiteNow, StatsKey, subject};
 
 use crate::{History, ReadError};
 
@@ -14,84 +22,146 @@ pub const PAGE: u64 = 5_000;
 /// The stream behind the statistics bucket.
 const STATS_STREAM: &str = "KV_LEDGER_STATS";
 
-/// Reads both streams into a [`Stats`] fold, a page at a time, from where it stopped.
-#[derive(Debug)]
+/// Reads both streams into a [`Stats`] fold with ordered consumers of its own (no
+/// acknowledgements), a page at a time, from where it stopped.
 pub struct StatsReader {
-    history: History,
     events: Cursor,
     audit: Cursor,
 }
 
-#[derive(Debug)]
+impl std::fmt::Debug for StatsReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatsReader")
+            .field("events", &self.events.next)
+            .field("audit", &self.audit.next)
+            .finish()
+    }
+}
+
 struct Cursor {
     stream: Stream,
     name: &'static str,
     filter: String,
+    chunks: Option<ReadyChunks<pull::Ordered>>,
+    /// The next stream sequence to read.
     next: u64,
-    last_known: u64,
+    /// Nothing matching was pending when last delivered (or when the consumer was made).
+    caught_up: bool,
 }
 
 impl Cursor {
-    /// The next range to read, after asking the stream how far it reaches when needed.
-    async fn range(&mut self) -> Result<Option<(u64, u64)>, ReadError> {
-        if self.next > self.last_known {
-            let info = self
+    fn new(stream: Stream, name: &'static str, filter: String) -> Self {
+        Self {
+            stream,
+            name,
+            filter,
+            chunks: None,
+            next: 1,
+            caught_up: false,
+        }
+    }
+
+    fn unavailable(&self, e: impl std::fmt::Display) -> ReadError {
+        ReadError::Unavailable {
+            stream: self.name,
+            reason: e.to_string(),
+        }
+    }
+
+    /// What has arrived, waiting for the first message at most `idle` when nothing was
+    /// pending, else at most [`LONG`].
+    async fn page(&mut self, idle: Duration) -> Result<Vec<jetstream::Message>, ReadError> {
+        if self.chunks.is_none() {
+            let consumer = self
                 .stream
-                .info()
+                .create_consumer(pull::OrderedConfig {
+                    filter_subject: self.filter.clone(),
+                    deliver_policy: DeliverPolicy::ByStartSequence {
+                        start_sequence: self.next,
+                    },
+                    max_batch: PAGE as i64,
+                    ..Default::default()
+                })
                 .await
-                .map_err(|e| ReadError::Unavailable {
-                    stream: self.name,
-                    reason: e.to_string(),
-                })?;
-            self.last_known = info.state.last_sequence;
-            if self.next < info.state.first_sequence {
-                self.next = info.state.first_sequence;
+                .map_err(|e| self.unavailable(e))?;
+            self.caught_up = consumer.cached_info().num_pending == 0;
+            let messages = consumer.messages().await.map_err(|e| self.unavailable(e))?;
+            self.chunks = Some(messages.ready_chunks(PAGE as usize));
+        }
+        let wait = if self.caught_up { idle } else { LONG };
+        let Some(chunks) = self.chunks.as_mut() else {
+            return Ok(Vec::new());
+        };
+        let chunk = match tokio::time::timeout(wait, chunks.next()).await {
+            Err(_) => return Ok(Vec::new()),
+            Ok(None) => {
+                self.chunks = None;
+                return Err(self.unavailable("the consumer ended"));
             }
+            Ok(Some(chunk)) => chunk,
+        };
+        let mut page = Vec::with_capacity(chunk.len());
+        for m in chunk {
+            let m = match m {
+                Ok(m) => m,
+                Err(e) => {
+                    // The ordered consumer is made again from where this one stopped.
+                    self.chunks = None;
+                    return if page.is_empty() {
+                        Err(self.unavailable(e))
+                    } else {
+                        Ok(page)
+                    };
+                }
+            };
+            let Ok(info) = m.info() else {
+                return Err(self.unavailable("a message without its stream sequence"));
+            };
+            self.next = info.stream_sequence + 1;
+            self.caught_up = info.pending == 0;
+            page.push(m);
         }
-        if self.next > self.last_known {
-            return Ok(None);
-        }
-        Ok(Some((self.next, self.last_known.min(self.next + PAGE - 1))))
+        Ok(page)
     }
 }
 
 impl StatsReader {
     /// A reader from the start of both streams. With `site`, only that site's audit records
     /// are read (its refusals): enough for that site's figures.
-    pub fn new(history: History, events: Stream, audit: Stream, site: Option<Site>) -> Self {
+    pub fn new(events: Stream, audit: Stream, site: Option<Site>) -> Self {
         let audit_filter = site.map_or_else(
             || subject::AUDIT_SUBJECTS.to_owned(),
             |s| format!("ledger.audit.{s}.>"),
         );
         Self {
-            history,
-            events: Cursor {
-                stream: events,
-                name: subject::EVENTS_STREAM,
-                filter: subject::EVENTS_SUBJECTS.to_owned(),
-                next: 1,
-                last_known: 0,
-            },
-            audit: Cursor {
-                stream: audit,
-                name: subject::AUDIT_STREAM,
-                filter: audit_filter,
-                next: 1,
-                last_known: 0,
-            },
+            events: Cursor::new(
+                events,
+                subject::EVENTS_STREAM,
+                subject::EVENTS_SUBJECTS.to_owned(),
+            ),
+            audit: Cursor::new(audit, subject::AUDIT_STREAM, audit_filter),
         }
     }
 
-    /// How far each stream reached when last asked: `(events, audit)`.
+    /// How far each stream reaches now: `(events, audit)` last sequences.
+    ///
+    /// # Errors
+    ///
+    /// [`ReadError`] when a stream cannot be reached.
     pub async fn ends(&mut self) -> Result<(u64, u64), ReadError> {
-        for c in [&mut self.events, &mut self.audit] {
+        let mut ends = [0; 2];
+        for (c, end) in [&mut self.events, &mut self.audit]
+            .into_iter()
+            .zip(&mut ends)
+        {
+            let name = c.name;
             let info = c.stream.info().await.map_err(|e| ReadError::Unavailable {
-                stream: c.name,
+                stream: name,
                 reason: e.to_string(),
             })?;
-            c.last_known = info.state.last_sequence;
+            *end = info.state.last_sequence;
         }
-        Ok((self.events.last_known, self.audit.last_known))
+        Ok((ends[0], ends[1]))
     }
 
     /// The next sequences to read: `(events, audit)`.
@@ -99,66 +169,63 @@ impl StatsReader {
         (self.events.next, self.audit.next)
     }
 
-    /// Reads at most a page of each stream into `stats`; returns how many messages it read
-    /// (0: both are read to their end).
+    /// Whether both streams were read to the end as it was when their last message came.
+    pub fn caught_up(&self) -> bool {
+        self.events.caught_up && self.audit.caught_up
+    }
+
+    /// Reads what has arrived of each stream (at most a page each, waiting at most `wait` for
+    /// a stream with nothing pending) into `stats`; returns how many messages it read.
     ///
     /// # Errors
     ///
     /// [`ReadError`] when a stream cannot be read.
-    pub async fn read_page(&mut self, stats: &mut Stats) -> Result<u64, ReadError> {
+    pub async fn read_page(&mut self, stats: &mut Stats, wait: Duration) -> Result<u64, ReadError> {
         let mut read = 0;
-        if let Some((from, to)) = self.events.range().await? {
-            let page = self
-                .history
-                .read_filtered(self.events.name, &self.events.filter, from, Some(to))
-                .await?;
-            for m in &page {
-                stats.ingest_event(m.seq, &m.subject, &m.payload);
-            }
-            read += page.len() as u64;
-            self.events.next = to + 1;
+        for m in self.events.page(wait).await? {
+            stats.ingest_event(
+                m.info().map_or(0, |i| i.stream_sequence),
+                &m.subject,
+                &m.payload,
+            );
+            read += 1;
         }
-        if let Some((from, to)) = self.audit.range().await? {
-            let page = self
-                .history
-                .read_filtered(self.audit.name, &self.audit.filter, from, Some(to))
-                .await?;
-            for m in &page {
-                stats.ingest_audit(m.seq, &m.subject, &m.payload);
-            }
-            read += page.len() as u64;
-            self.audit.next = to + 1;
+        for m in self.audit.page(Duration::ZERO).await? {
+            stats.ingest_audit(
+                m.info().map_or(0, |i| i.stream_sequence),
+                &m.subject,
+                &m.payload,
+            );
+            read += 1;
         }
         Ok(read)
     }
 }
 
-/// Recounts every figure from the start of both streams up to where they reach now, calling
-/// `progress` with the messages read so far.
+/// How long to wait for a stream that has messages pending.
+const LONG: Duration = Duration::from_secs(5);
+
+/// Recounts every figure from the start of both streams up to where they reach, calling
+/// `progress` with the messages read so far and the total.
 ///
 /// # Errors
 ///
 /// [`ReadError`] when a stream cannot be read.
 pub async fn recount(
-    history: History,
     events: Stream,
     audit: Stream,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<Stats, ReadError> {
-    let mut reader = StatsReader::new(history, events, audit, None);
+    let mut reader = StatsReader::new(events, audit, None);
     let (events_end, audit_end) = reader.ends().await?;
     let total = events_end + audit_end;
     let mut stats = Stats::new();
     let mut done = 0;
     loop {
-        let (e, a) = reader.position();
-        if e > events_end && a > audit_end {
-            break;
-        }
-        let read = reader.read_page(&mut stats).await?;
+        let read = reader.read_page(&mut stats, Duration::ZERO).await?;
         done += read;
         progress(done.min(total), total);
-        if read == 0 && reader.position() == (e, a) {
+        if reader.caught_up() && read == 0 {
             break;
         }
     }
@@ -198,4 +265,47 @@ pub async fn stored_figures(
     }
     figures.sort_by_key(|f| (f.site, f.start));
     Ok((figures, bad))
+}
+
+/// The real-time state the live projection stored for `site` (every site when `None`): each
+/// site's calls in progress, and each call in progress with who observes it. Deleted keys
+/// (calls no longer in progress) are left out.
+///
+/// # Errors
+///
+/// [`ReadError`] when the bucket cannot be read.
+pub async fn stored_now(
+    history: &History,
+    site: Option<Site>,
+) -> Result<(Vec<SiteNow>, Vec<CallNow>), ReadError> {
+    let token = site.map_or_else(|| "*".to_owned(), |s| s.to_string());
+    let sites = history
+        .read_filtered(
+            STATS_STREAM,
+            &format!("$KV.{STATS_BUCKET}.{token}.now"),
+            1,
+            None,
+        )
+        .await?;
+    let calls = history
+        .read_filtered(
+            STATS_STREAM,
+            &format!("$KV.{STATS_BUCKET}.{token}.call.>"),
+            1,
+            None,
+        )
+        .await?;
+    let mut sites: Vec<SiteNow> = sites
+        .iter()
+        .filter_map(|m| SiteNow::decode(&m.payload).ok())
+        .collect();
+    sites.sort_by_key(|s| s.site);
+    let mut calls: Vec<CallNow> = calls
+        .iter()
+        .filter(|m| !m.payload.is_empty())
+        .filter_map(|m| CallNow::decode(&m.payload).ok())
+        .filter(|c| !c.ended)
+        .collect();
+    calls.sort_by_key(|c| (c.site, c.seq));
+    Ok((sites, calls))
 }

@@ -9,14 +9,14 @@ use std::path::PathBuf;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use ledger_core::stats::{Width, regroup};
-use ledger_replay::stats::{recount, stored_figures};
-use ledger_schemas::{Counts, FIGURES, Figures, SLOT_US, Site};
+use ledger_replay::stats::{recount, stored_figures, stored_now};
+use ledger_schemas::{CallNow, Counts, FIGURES, Figures, SLOT_US, Site, SiteNow};
 use ledger_services::Stores;
 
 use super::{Globals, parse_site};
 use crate::CliError;
 use crate::chart::{self, Series};
-use crate::output::{Format, bar, csv_field, parse_time};
+use crate::output::{Format, bar, csv_field, parse_time, time};
 
 /// Arguments of `ledger stats`.
 #[derive(Debug, Clone, clap::Args)]
@@ -45,6 +45,10 @@ pub(crate) struct StatsArgs {
     /// Write the figure of `--chart` (default `calls`) as an SVG line chart to this file.
     #[arg(long, value_name = "FILE")]
     pub(crate) svg: Option<PathBuf>,
+    /// The real-time state instead: calls, conferences and observed calls in progress, and
+    /// every observed call with its agents and observers.
+    #[arg(long, conflicts_with_all = ["recount", "chart", "svg", "since", "until"])]
+    pub(crate) now: bool,
 }
 
 /// One row: a site's figures over one interval.
@@ -61,9 +65,7 @@ struct Row {
 ///
 /// When NATS cannot be reached, the streams cannot be read, or an argument is wrong.
 pub(crate) async fn stats(g: &Globals, args: StatsArgs) -> Result<(), CliError> {
-    let format = g
-        .format
-        .only(&[Format::Table, Format::Json, Format::Csv], "stats")?;
+    let format = g.format;
     let figure = args.chart.clone().unwrap_or_else(|| "calls".into());
     if !FIGURES.contains(&figure.as_str()) {
         return Err(format!("--chart {figure:?}: the figures are {}", FIGURES.join(", ")).into());
@@ -78,10 +80,13 @@ pub(crate) async fn stats(g: &Globals, args: StatsArgs) -> Result<(), CliError> 
     let stores = Stores::open(&nats.js)
         .await
         .map_err(|_| "the ledger's streams and buckets not found: run `ledger serve` first")?;
+    if args.now {
+        let (sites, calls) = stored_now(&nats.history, args.site).await?;
+        return print_now(&mut std::io::stdout().lock(), format, &sites, &calls);
+    }
     let figures: Vec<Figures> = if args.recount {
         let progress = bar(true, 0, "recount");
         let stats = recount(
-            nats.history.clone(),
             stores.events.clone(),
             stores.audit.clone(),
             |done, total| {
@@ -142,7 +147,7 @@ pub(crate) async fn stats(g: &Globals, args: StatsArgs) -> Result<(), CliError> 
             }
         }
         Format::Csv => {
-            let header = ["site", "start", "by"]
+            let header = ["site", "start", "start_local", "by"]
                 .into_iter()
                 .chain(FIGURES)
                 .collect::<Vec<_>>();
@@ -226,6 +231,83 @@ fn json(r: &Row, by: Width) -> serde_json::Value {
         "deletes_remote": c.deletes_remote,
         "refused": c.refused,
     })
+}
+
+/// The real-time state: a line per site, then every observed call (JSON: every call).
+fn print_now(
+    out: &mut impl Write,
+    format: Format,
+    sites: &[SiteNow],
+    calls: &[CallNow],
+) -> Result<(), CliError> {
+    if format != Format::Table {
+        for s in sites {
+            let line = serde_json::json!({
+                "type": "site", "site": s.site.as_str(), "seq": s.seq, "ts": s.ts,
+                "calls": s.calls, "conferences": s.conferences, "observed": s.observed,
+            });
+            writeln!(out, "{line}")?;
+        }
+        for c in calls {
+            let line = serde_json::json!({
+                "type": "call", "site": c.site.as_str(), "call": c.call.to_string(),
+                "seq": c.seq, "ts": c.ts, "conference": c.conference, "observed": c.observed,
+                "agents": c.agents.iter().map(|a| serde_json::json!({
+                    "party": a.party.to_string(), "dn": a.dn.as_str(), "observed": a.observed,
+                })).collect::<Vec<_>>(),
+                "observers": c.observers.iter().map(|o| serde_json::json!({
+                    "party": o.party.to_string(), "dn": o.dn.as_str(),
+                    "location": o.location.as_str(), "mode": o.mode.as_str(),
+                    "monitors": o.monitors.map(|m| m.to_string()),
+                })).collect::<Vec<_>>(),
+            });
+            writeln!(out, "{line}")?;
+        }
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<8} {:>6} {:>6} {:>8}  AS OF",
+        "SITE", "CALLS", "CONF", "OBSERVED"
+    )?;
+    for s in sites {
+        writeln!(
+            out,
+            "{:<8} {:>6} {:>6} {:>8}  {} (seq {})",
+            s.site.as_str(),
+            s.calls,
+            s.conferences,
+            s.observed,
+            time(s.ts),
+            s.seq
+        )?;
+    }
+    let observed: Vec<&CallNow> = calls.iter().filter(|c| c.observed).collect();
+    if observed.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "\nObserved now:")?;
+    for c in observed {
+        let agents: Vec<&str> = c.agents.iter().map(|a| a.dn.as_str()).collect();
+        let observers: Vec<String> = c
+            .observers
+            .iter()
+            .map(|o| format!("{}@{} ({})", o.dn, o.location, o.mode.as_str()))
+            .collect();
+        writeln!(
+            out,
+            "  {:<8} call {}  agents {}  observed by {}",
+            c.site.as_str(),
+            c.call,
+            if agents.is_empty() {
+                "-".to_owned()
+            } else {
+                agents.join(", ")
+            },
+            observers.join(", ")
+        )?;
+    }
+    Ok(())
 }
 
 /// A duration for people: `1h 02m 03s`, `12m 30s`, `45s`.

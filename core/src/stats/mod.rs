@@ -108,6 +108,18 @@ impl Stats {
         }
     }
 
+    /// Starts remembering which keys change (a live projection, once it has recounted).
+    pub fn track_changes(&mut self) {
+        self.changed.get_or_insert_with(HashMap::new);
+    }
+
+    /// The starts of `site`'s slots with figures, in order.
+    pub fn slots(&self, site: Site) -> impl Iterator<Item = u64> + '_ {
+        self.slots
+            .range((site, 0)..=(site, u64::MAX))
+            .map(|(&(_, start), _)| start)
+    }
+
     /// Reads the event stored at `seq` on `subject` (`LEDGER_EVENTS`).
     pub fn ingest_event(&mut self, seq: u64, subject: &str, payload: &[u8]) -> Ingested {
         match PartyEvent::decode_on(subject, payload) {
