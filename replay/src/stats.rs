@@ -205,7 +205,8 @@ impl StatsReader {
 /// How long to wait for a stream that has messages pending.
 const LONG: Duration = Duration::from_secs(5);
 
-/// Recounts every figure from the start of both streams up to where they reach, calling
+/// Recounts every figure from the start of both streams up to where they reach when it starts
+/// (or a little past, when more came meanwhile), calling
 /// `progress` with the messages read so far and the total.
 ///
 /// # Errors
@@ -225,7 +226,8 @@ pub async fn recount(
         let read = reader.read_page(&mut stats, Duration::ZERO).await?;
         done += read;
         progress(done.min(total), total);
-        if reader.caught_up() && read == 0 {
+        let (e, a) = reader.position();
+        if (reader.caught_up() && read == 0) || (e > events_end && a > audit_end) {
             break;
         }
     }

@@ -149,9 +149,9 @@ pub struct Figures {
 pub struct SiteNow {
     /// The site.
     pub site: Site,
-    /// The last `LEDGER_EVENTS` sequence read.
+    /// The `LEDGER_EVENTS` sequence of the last event that changed this state.
     pub seq: u64,
-    /// The `ts` of the last event that changed this state.
+    /// That event's `ts`.
     pub ts: u64,
     /// Calls in progress with a party located at the site.
     pub calls: u64,

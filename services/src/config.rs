@@ -38,6 +38,8 @@ pub struct Config {
     pub projector: bool,
     /// Run each site's command service. Default true.
     pub commands: bool,
+    /// Run each site's statistics projection ([`crate::stats`]). Default true.
+    pub stats: bool,
     /// Attempts of a TDeleteFromConference append that lose the optimistic-concurrency race
     /// before the request is answered `conflict`. Default 3.
     pub max_attempts: u32,
@@ -60,6 +62,7 @@ impl Default for Config {
             log_interval: Duration::from_secs(30),
             projector: true,
             commands: true,
+            stats: true,
             max_attempts: 3,
             provision: true,
         }

@@ -115,6 +115,8 @@ pub async fn serve(
         };
         if config.projector {
             tasks.spawn(projector::run(ctx, stop_rx.clone()));
+        }
+        if config.stats {
             let stats = StatsContext {
                 nats: nats.clone(),
                 stores: stores.clone(),

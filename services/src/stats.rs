@@ -127,8 +127,8 @@ struct Held {
     revision: u64,
     /// The value (`None`: deleted, or never written).
     value: Option<Bytes>,
-    /// The events sequence it reflects.
-    seq: u64,
+    /// The `LEDGER_EVENTS` and `LEDGER_AUDIT` sequences it reflects.
+    at: (u64, u64),
 }
 
 async fn lead(ctx: &StatsContext, lease: Lease, shutdown: &mut watch::Receiver<bool>) -> Ended {
@@ -168,26 +168,28 @@ async fn lead(ctx: &StatsContext, lease: Lease, shutdown: &mut watch::Receiver<b
             return Ended::Failed(e.to_string());
         }
         if live || reader.caught_up() {
-            let (next_event, _) = reader.position();
             if !live {
                 live = true;
+                let (next_event, _) = reader.position();
                 tracing::info!(%site, events = next_event - 1, "statistics recounted; live");
                 stats.track_changes();
                 let (seq, _) = stats.last_read();
-                let mut keys: Vec<StatsKey> = stats
+                let mut keys: Vec<(StatsKey, (u64, u64))> = stats
                     .slots(site)
-                    .map(|start| StatsKey::Figures(site, start))
+                    .map(|start| (StatsKey::Figures(site, start), (seq, 0)))
                     .collect();
-                keys.push(StatsKey::Now(site));
+                keys.push((StatsKey::Now(site), (seq, 0)));
                 keys.extend(
                     stats
                         .calls_in_progress(site)
-                        .map(|c| StatsKey::Call(site, c)),
+                        .map(|c| (StatsKey::Call(site, c), (seq, 0))),
                 );
+                // Calls stored as in progress that may have ended meanwhile.
                 keys.extend(held.iter().filter_map(|(k, h)| {
-                    (matches!(k, StatsKey::Call(..)) && h.value.is_some()).then_some(*k)
+                    let stored = CallNow::decode(h.value.as_deref()?).ok()?;
+                    matches!(k, StatsKey::Call(..)).then_some((*k, (stored.seq, stored.ts)))
                 }));
-                stats.restore_changes(keys.into_iter().map(|k| (k, (seq, 0))));
+                stats.restore_changes(keys);
             }
             let ended = write(ctx, &writer, &standing, &mut stats, &mut held).await;
             if let Some(ended) = ended {
@@ -199,25 +201,25 @@ async fn lead(ctx: &StatsContext, lease: Lease, shutdown: &mut watch::Receiver<b
 
 fn held_of(k: keys::StoredKey) -> Held {
     let deleted = k.operation != Operation::Put;
-    let seq = if deleted {
-        k.marker_seq.unwrap_or(0)
+    let at = if deleted {
+        (k.marker_seq.unwrap_or(0), 0)
     } else {
-        seq_of(&k.value)
+        read_at(&k.value)
     };
     Held {
         revision: k.revision,
         value: (!deleted).then_some(k.value),
-        seq,
+        at,
     }
 }
 
-/// The events sequence a stored value reflects.
-fn seq_of(value: &[u8]) -> u64 {
+/// The sequences of both streams a stored value reflects.
+fn read_at(value: &[u8]) -> (u64, u64) {
     Figures::decode(value)
-        .map(|f| f.seq)
-        .or_else(|_| SiteNow::decode(value).map(|n| n.seq))
-        .or_else(|_| CallNow::decode(value).map(|c| c.seq))
-        .unwrap_or(0)
+        .map(|f| (f.seq, f.audit_seq))
+        .or_else(|_| SiteNow::decode(value).map(|n| (n.seq, 0)))
+        .or_else(|_| CallNow::decode(value).map(|c| (c.seq, 0)))
+        .unwrap_or((0, 0))
 }
 
 /// One fenced write: a value to store and publish, or a call's key to delete (publishing the
@@ -225,6 +227,16 @@ fn seq_of(value: &[u8]) -> u64 {
 enum Op {
     Put(Bytes),
     Delete { seq: u64, last: Bytes },
+}
+
+/// What became of one write.
+enum Outcome {
+    Written(u64),
+    /// Another instance wrote the key.
+    Refused,
+    /// The lease ran out before the write was sent: nothing was written.
+    Deposed,
+    Unavailable(FenceError),
 }
 
 /// Writes every changed key of the site; `Some` when leading ended.
@@ -236,7 +248,7 @@ async fn write(
     held: &mut HashMap<StatsKey, Held>,
 ) -> Option<Ended> {
     let site = ctx.site;
-    let (read_to, _) = stats.last_read();
+    let read_to = stats.last_read();
     let mut ops = Vec::new();
     let mut deferred = Vec::new();
     for (key, (seq, ts)) in stats.take_changes() {
@@ -244,7 +256,8 @@ async fn write(
             continue;
         }
         let known = held.get(&key).cloned().unwrap_or_default();
-        if known.seq > read_to {
+        // What another instance stored past what this fold has read waits until it has.
+        if known.at.0 > read_to.0 || known.at.1 > read_to.1 {
             deferred.push((key, (seq, ts)));
             continue;
         }
@@ -281,19 +294,21 @@ async fn write(
                 }
             }
         };
-        ops.push((key, known.revision, op));
+        ops.push((key, known.revision, op, (seq, ts)));
     }
     stats.restore_changes(deferred);
     if ops.is_empty() {
         return None;
     }
-    if !standing.borrow().may_write() {
-        return Some(Ended::Deposed);
-    }
     let marker_ttl = ctx.config.store.marker_ttl;
-    let mut results = futures::stream::iter(ops.into_iter().map(|(key, expected, op)| {
+    let mut results = futures::stream::iter(ops.into_iter().map(|(key, expected, op, at)| {
         let fence = fence.clone();
+        let standing = standing.clone();
         async move {
+            // Checked before each write: a lease that ran out mid-batch stops the rest.
+            if !standing.borrow().may_write() {
+                return (key, op, at, Outcome::Deposed);
+            }
             let name = key.key();
             let result = match &op {
                 Op::Put(v) => fence.put(&name, v.clone(), expected, None).await,
@@ -306,37 +321,61 @@ async fn write(
                     fence.delete(&name, expected, marker).await
                 }
             };
-            (key, op, result)
+            let outcome = match result {
+                Ok(revision) => Outcome::Written(revision),
+                Err(FenceError::Refused { .. }) => Outcome::Refused,
+                Err(e) => Outcome::Unavailable(e),
+            };
+            (key, op, at, outcome)
         }
     }))
     .buffer_unordered(IN_FLIGHT);
     let mut refused_keys = Vec::new();
-    while let Some((key, op, result)) = results.next().await {
-        match result {
-            Ok(revision) => {
-                let (value, seq, published) = match op {
-                    Op::Put(v) => (Some(v.clone()), seq_of(&v), v),
-                    Op::Delete { seq, last } => (None, seq, last),
+    let mut deposed = false;
+    let mut failed = None;
+    while let Some((key, op, at, outcome)) = results.next().await {
+        match outcome {
+            Outcome::Written(revision) => {
+                let published = match op {
+                    Op::Put(v) => {
+                        held.insert(
+                            key,
+                            Held {
+                                revision,
+                                at: read_at(&v),
+                                value: Some(v.clone()),
+                            },
+                        );
+                        v
+                    }
+                    Op::Delete { last, .. } => {
+                        // The call's key is never written again: nothing to remember.
+                        held.remove(&key);
+                        last
+                    }
                 };
-                held.insert(
-                    key,
-                    Held {
-                        revision,
-                        value,
-                        seq,
-                    },
-                );
+                // Published only while this instance may still write: a late publish could
+                // follow a successor's newer one.
+                if !standing.borrow().may_write() {
+                    deposed = true;
+                    continue;
+                }
                 if let Err(e) = ctx.nats.client.publish(key.subject(), published).await {
                     tracing::warn!(%site, error = %e, "could not publish a statistics change");
                 }
             }
-            Err(FenceError::Refused { .. }) => refused_keys.push(key),
-            Err(e @ FenceError::Unavailable { .. }) => {
-                return Some(Ended::Failed(e.to_string()));
-            }
+            Outcome::Refused => refused_keys.push((key, at)),
+            Outcome::Deposed => deposed = true,
+            Outcome::Unavailable(e) => failed = Some(e.to_string()),
         }
     }
     drop(results);
+    if deposed {
+        return Some(Ended::Deposed);
+    }
+    if let Some(e) = failed {
+        return Some(Ended::Failed(e));
+    }
     if refused_keys.is_empty() {
         None
     } else {
@@ -345,12 +384,13 @@ async fn write(
 }
 
 /// Another instance wrote these keys: a deposed leader's late writes while the lease names
-/// this instance (read the keys back and write them again later), or a live competitor's.
+/// this instance (read the keys back and write them again once this fold has read past what
+/// they hold), or a live competitor's.
 async fn refused(
     ctx: &StatsContext,
     stats: &mut Stats,
     held: &mut HashMap<StatsKey, Held>,
-    refused_keys: Vec<StatsKey>,
+    refused_keys: Vec<(StatsKey, (u64, u64))>,
 ) -> Option<Ended> {
     let site = ctx.site;
     let ours = keys::latest_one(&ctx.stores.projector, &stats_lease_key(site))
@@ -363,12 +403,12 @@ async fn refused(
     if !ours {
         return Some(Ended::Deposed);
     }
-    for key in refused_keys {
+    for (key, at) in refused_keys {
         match keys::latest_one(&ctx.stores.stats, &key.key()).await {
             Ok(found) => {
                 held.insert(key, found.map(held_of).unwrap_or_default());
                 tracing::warn!(%site, key = %key.key(), "a deposed leader's late write; writing the key again");
-                stats.restore_changes([(key, (0, 0))]);
+                stats.restore_changes([(key, at)]);
             }
             Err(e) => return Some(Ended::Failed(e.to_string())),
         }

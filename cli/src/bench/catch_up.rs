@@ -192,8 +192,10 @@ async fn project(
     }
     let bar = bar(bench.progress, last_seq, "projector");
     let start = Instant::now();
+    // The projector alone: it is what is measured.
     let config = Config {
         commands: false,
+        stats: false,
         ..bench.config.clone()
     };
     let serving = ledger_services::ServeHandle::spawn(nats.clone(), vec![site], config);

@@ -114,6 +114,7 @@ pub(crate) async fn delete_latency(
     }
     let config = Config {
         projector: false,
+        stats: false,
         ..Config::default()
     };
     let serving = ledger_services::ServeHandle::spawn(nats.clone(), vec![site], config);

@@ -28,7 +28,8 @@ pub(crate) struct ServeArgs {
     /// it; a replaced projector's late write is refused while it exists.
     #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(60..))]
     pub(crate) marker_ttl: u64,
-    /// Run only the projectors, or only the command services (default: both).
+    /// Run only the projectors, only the command services, or only the statistics (default:
+    /// all three).
     #[arg(long, value_enum)]
     pub(crate) only: Option<Role>,
     /// Never create or change a stream or bucket: find them as an operator created them
@@ -44,6 +45,8 @@ pub(crate) enum Role {
     Projector,
     /// The command service (TDeleteFromConference).
     Commands,
+    /// The statistics projection (`LEDGER_STATS`).
+    Stats,
 }
 
 /// `ledger serve`: runs the projector and command service of the named sites until SIGINT or
@@ -55,8 +58,9 @@ pub(crate) enum Role {
 pub(crate) async fn serve(g: &Globals, args: ServeArgs) -> Result<(), CliError> {
     let ep = g.connect("ledger-serve").await?;
     let config = Config {
-        projector: args.only != Some(Role::Commands),
-        commands: args.only != Some(Role::Projector),
+        projector: args.only.is_none_or(|r| r == Role::Projector),
+        commands: args.only.is_none_or(|r| r == Role::Commands),
+        stats: args.only.is_none_or(|r| r == Role::Stats),
         ..Config::default()
     }
     .batch(args.batch)

@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use ledger_core::stats::{Width, regroup};
 use ledger_replay::stats::{recount, stored_figures, stored_now};
-use ledger_schemas::{CallNow, Counts, FIGURES, Figures, SLOT_US, Site, SiteNow};
+use ledger_schemas::{CallNow, Counts, FIGURES, Figures, Site, SiteNow};
 use ledger_services::Stores;
 
 use super::{Globals, parse_site};
@@ -81,6 +81,9 @@ pub(crate) async fn stats(g: &Globals, args: StatsArgs) -> Result<(), CliError> 
         .await
         .map_err(|_| "the ledger's streams and buckets not found: run `ledger serve` first")?;
     if args.now {
+        if format == Format::Csv {
+            return Err("`ledger stats --now` prints table or json".into());
+        }
         let (sites, calls) = stored_now(&nats.history, args.site).await?;
         return print_now(&mut std::io::stdout().lock(), format, &sites, &calls);
     }
@@ -118,18 +121,18 @@ pub(crate) async fn stats(g: &Globals, args: StatsArgs) -> Result<(), CliError> 
         }
         figures
     };
-    let since = args.since.map_or(0, |s| s - s % SLOT_US);
-    let until = args.until.unwrap_or(u64::MAX);
-    let selected = figures
-        .into_iter()
-        .filter(|f| f.start >= since && f.start < until);
-    let offset = |us: u64| {
-        i64::try_from(us)
-            .ok()
-            .and_then(|us| Timestamp::from_microsecond(us).ok())
-            .map_or(0, |t| i64::from(tz.to_offset(t).seconds()) * 1_000_000)
-    };
-    let rows = rows(regroup(selected, args.by, offset), &tz)?;
+    let interval = |us: u64| interval_start(us, args.by, &tz);
+    // Whole intervals in the zone: --since from the start of its interval, --until to the end
+    // of its interval.
+    let since = args.since.map_or(i64::MIN, interval);
+    let until = args.until.map_or(i64::MAX, |u| {
+        interval(u) + i64::from(interval(u) < u as i64) * args.by.us() as i64
+    });
+    let selected = figures.into_iter().filter(|f| {
+        let i = interval(f.start);
+        i >= since && i < until
+    });
+    let rows = rows(regroup(selected, interval), &tz)?;
     let mut out = std::io::stdout().lock();
     if let Some(path) = &args.svg {
         let svg = chart::svg(&series(&rows, &figure), &figure, args.by, &args.tz);
@@ -172,16 +175,33 @@ pub(crate) async fn stats(g: &Globals, args: StatsArgs) -> Result<(), CliError> 
     Ok(())
 }
 
+/// The start of the interval of `by` holding `us`, in `tz`, as UTC microseconds: days start at
+/// the zone's midnight, shorter intervals on the zone's clock (two intervals for the hour that
+/// repeats when clocks go back).
+fn interval_start(us: u64, by: Width, tz: &TimeZone) -> i64 {
+    let utc = i64::try_from(us).unwrap_or(i64::MAX);
+    let Ok(t) = Timestamp::from_microsecond(utc) else {
+        return utc;
+    };
+    let zoned = t.to_zoned(tz.clone());
+    let start = match by {
+        Width::Day => zoned.start_of_day(),
+        _ => zoned.round(
+            jiff::ZonedRound::new()
+                .smallest(jiff::Unit::Minute)
+                .increment(by.us() as i64 / 60_000_000)
+                .mode(jiff::RoundMode::Trunc),
+        ),
+    };
+    start.map_or(utc, |z| z.timestamp().as_microsecond())
+}
+
 fn rows(grouped: BTreeMap<(Site, i64), Counts>, tz: &TimeZone) -> Result<Vec<Row>, CliError> {
     let mut rows = Vec::with_capacity(grouped.len());
-    for ((site, local), counts) in grouped {
-        let wall = Timestamp::from_microsecond(local)
+    for ((site, utc), counts) in grouped {
+        let start = Timestamp::from_microsecond(utc)
             .map_err(|e| format!("a time out of range: {e}"))?
-            .to_zoned(TimeZone::UTC)
-            .datetime();
-        let start = wall
-            .to_zoned(tz.clone())
-            .map_err(|e| format!("a time out of range: {e}"))?;
+            .to_zoned(tz.clone());
         rows.push(Row {
             site,
             start,

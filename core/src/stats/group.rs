@@ -66,21 +66,30 @@ impl FromStr for Width {
     }
 }
 
-/// Sums slots into intervals of `width` in local time: `offset_us(start)` is the zone's offset
-/// from UTC at a slot's start (0 for UTC). Keys are the site and the interval's start as local
-/// wall-clock microseconds (a local midnight is a multiple of a day). Zones' offsets are whole
-/// quarter hours, so every slot falls in one interval.
+impl Width {
+    /// The start of the interval holding `start` (a slot's start, UTC microseconds) in a zone
+    /// whose offset from UTC is `offset_us` there, as UTC microseconds. For a zone with daylight
+    /// saving time, give each slot its own offset (the two hours of a night when clocks go back
+    /// are then two intervals, as they should be) and take the day's start from the zone.
+    pub fn start_at_offset(self, start: u64, offset_us: i64) -> i64 {
+        let w = self.us() as i64;
+        let local = start as i64 + offset_us;
+        local.div_euclid(w) * w - offset_us
+    }
+}
+
+/// Sums slots into intervals: `interval(start)` is the start of the interval holding the slot
+/// that starts at `start` (UTC microseconds), as UTC microseconds (see
+/// [`Width::start_at_offset`]). Keys are the site and that start.
 pub fn regroup(
     figures: impl IntoIterator<Item = Figures>,
-    width: Width,
-    offset_us: impl Fn(u64) -> i64,
+    interval: impl Fn(u64) -> i64,
 ) -> BTreeMap<(Site, i64), Counts> {
     let mut out: BTreeMap<(Site, i64), Counts> = BTreeMap::new();
-    let w = width.us() as i64;
     for f in figures {
-        let local = f.start as i64 + offset_us(f.start);
-        let start = local.div_euclid(w) * w;
-        out.entry((f.site, start)).or_default().add(&f.counts);
+        out.entry((f.site, interval(f.start)))
+            .or_default()
+            .add(&f.counts);
     }
     out
 }

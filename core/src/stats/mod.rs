@@ -7,9 +7,9 @@
 //! - A site is **in** a call while a party (not a supervisor) located there is present. A call
 //!   counts once per site it was ever in, in the slot of the call's first event.
 //! - The call is a **conference** while three parties (not supervisors) are present; it is
-//!   **observed** while a supervisor that monitors one of its parties (one that joined before the
-//!   supervisor) is present: from the first such supervisor's join until the last one leaves or
-//!   is deleted, not until the call ends. Each counts once per call and site, in the call's slot,
+//!   **observed** while a supervisor that monitors one of its parties (a party that joined the
+//!   call, present or not) is present: from the first such supervisor's join (or the monitored
+//!   party's, if it came later) until the last one leaves or is deleted, not until the call ends. Each counts once per call and site, in the call's slot,
 //!   if it happened while the site was in the call.
 //! - **Durations** (call, conference, observed, and observed by mode: the mode a supervisor
 //!   joined in) are the time a flag stayed on while the site was in the call, counted when the
@@ -141,7 +141,6 @@ impl Stats {
         let (call, ended) = (*call, *ended);
         if let Some((folded, track)) = self.fold.get_mut(call) {
             let first_ts = *track.first_ts.get_or_insert(event.ts);
-            track.last = (event.ts, seq);
             let mut sink = Sink {
                 slots: &mut self.slots,
                 now: &mut self.now,
@@ -390,7 +389,16 @@ impl Sink<'_> {
                 let bit = 1u8 << flag;
                 match (was & bit != 0, on & bit != 0) {
                     (false, true) => {
-                        track.sites[i].since[flag] = ts;
+                        // A flag is part of its parent's time (conference and observed of the
+                        // site's call time, a mode of observed time): a late event cannot start it
+                        // before its parent started.
+                        let since = &track.sites[i].since;
+                        let start = match flag {
+                            0 => ts,
+                            1 | 2 => ts.max(since[0]),
+                            _ => ts.max(since[2]),
+                        };
+                        track.sites[i].since[flag] = start;
                         if bit & (IN_CALL | CONFERENCE | OBSERVED) != 0 {
                             now_changed = true;
                             self.adjust_now(site, bit, true);

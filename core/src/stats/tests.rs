@@ -230,7 +230,7 @@ fn a_call_across_midnight_utc_counts_in_its_first_slot_and_splits_its_time() {
     assert_eq!(g.slot("SiteA", at(24, 15)).call_us, 5 * MIN);
     assert_eq!(g.slot("SiteA", at(24, 0)).calls, 0);
 
-    let days = regroup(g.stats.figures(), Width::Day, |_| 0);
+    let days = regroup(g.stats.figures(), |s| Width::Day.start_at_offset(s, 0));
     let day = |d: u64| &days[&(site("SiteA"), (DAY + d * 96 * SLOT_US) as i64)];
     assert_eq!((day(0).calls, day(0).call_us), (1, 10 * MIN));
     assert_eq!((day(1).calls, day(1).call_us), (0, 20 * MIN));
@@ -245,13 +245,14 @@ fn a_call_across_a_local_midnight_splits_at_the_local_midnight() {
         .leaves("SiteA", A, at(23, 20))
         .leaves("SiteA", C, at(23, 20));
     let hour = 3_600_000_000_i64;
-    let utc = regroup(g.stats.figures(), Width::Day, |_| 0);
+    let utc = regroup(g.stats.figures(), |s| Width::Day.start_at_offset(s, 0));
     assert_eq!(utc.len(), 1, "one UTC day");
-    let local = regroup(g.stats.figures(), Width::Day, |_| hour);
-    let day = |d: i64| &local[&(site("SiteA"), DAY as i64 + d * 96 * SLOT_US as i64)];
+    let local = regroup(g.stats.figures(), |s| Width::Day.start_at_offset(s, hour));
+    // Local midnights: 23:00 UTC the day before, and 23:00 UTC that day.
+    let day = |d: i64| &local[&(site("SiteA"), DAY as i64 + d * 96 * SLOT_US as i64 - hour)];
     assert_eq!((day(0).calls, day(0).call_us), (1, 10 * MIN));
     assert_eq!((day(1).calls, day(1).call_us), (0, 20 * MIN));
-    let hours = regroup(g.stats.figures(), Width::Hour, |_| hour);
+    let hours = regroup(g.stats.figures(), |s| Width::Hour.start_at_offset(s, hour));
     assert_eq!(hours.len(), 2);
 }
 
@@ -319,6 +320,12 @@ fn a_late_event_counts_in_the_slot_of_its_ts_and_a_recount_gives_the_same() {
         b10.conference_us + b15.conference_us + b30.conference_us,
         30 * MIN
     );
+    // SiteA is in the call from 10:20: its conference time cannot start before.
+    let a: u64 = [10, 15, 30]
+        .iter()
+        .map(|m| g.slot("SiteA", at(10, *m)).conference_us)
+        .sum();
+    assert_eq!(a, 20 * MIN, "not the 30 minutes since the late join's ts");
 
     // A recount reads the same messages in the same order.
     let mut r = Given::new();
@@ -332,6 +339,32 @@ fn a_late_event_counts_in_the_slot_of_its_ts_and_a_recount_gives_the_same() {
     let live: Vec<_> = g.stats.figures().collect();
     let again: Vec<_> = r.stats.figures().collect();
     assert_eq!(live, again);
+}
+
+#[test]
+fn a_supervisor_whose_monitored_agent_is_stored_after_it_observes_from_the_agents_join() {
+    let mut g = Given::new();
+    g.joins("SiteA", C, Role::Customer, at(10, 0)).supervises(
+        "SiteB",
+        S,
+        A,
+        MonitorMode::Mute,
+        at(10, 1),
+    );
+    assert!(
+        !g.observed_now("SiteA"),
+        "the monitored agent is not in the call yet"
+    );
+    g.joins("SiteA", A, Role::Agent, at(10, 2));
+    assert!(g.observed_now("SiteA"));
+    g.leaves("SiteB", S, at(10, 5))
+        .leaves("SiteA", A, at(10, 9))
+        .leaves("SiteA", C, at(10, 9));
+    let c = g.slot("SiteA", at(10, 0));
+    assert_eq!(
+        (c.observed, c.observed_us, c.observed_mute_us),
+        (1, 3 * MIN, 3 * MIN)
+    );
 }
 
 #[test]

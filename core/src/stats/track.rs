@@ -49,20 +49,18 @@ pub(crate) struct SiteTrack {
 pub(crate) struct Track {
     /// The `ts` of the call's first event: the slot its per-call figures count in.
     pub(crate) first_ts: Option<u64>,
-    /// The `ts` and stream sequence of the last event applied.
-    pub(crate) last: (u64, u64),
     /// Every site that was ever in the call.
     pub(crate) sites: Vec<SiteTrack>,
 }
 
 /// Whether `sup` observes a party of `call`: a supervisor that monitors a party (not a
-/// supervisor) which joined before it.
+/// supervisor) that joined the call, whether it is still present or not (its observation lasts
+/// until the supervisor goes, not until the party it monitors goes).
 pub(crate) fn observes(call: &Call, sup: &Party) -> bool {
     sup.is_supervisor()
-        && sup.monitors.is_some_and(|m| {
-            call.party(m)
-                .is_some_and(|p| !p.is_supervisor() && p.joined.seq < sup.joined.seq)
-        })
+        && sup
+            .monitors
+            .is_some_and(|m| call.party(m).is_some_and(|p| !p.is_supervisor()))
 }
 
 /// The call-wide flags now: conference, observed and the observing modes.
