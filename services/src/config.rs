@@ -20,9 +20,13 @@ pub struct Config {
     /// Longest time between two checkpoints while events arrive. Default 500 ms.
     pub checkpoint_interval: Duration,
     /// While the projector is more than four batches behind the stream (catching up on history),
-    /// LCTParty list writes start at most this often, so that each coalesces more events; once
-    /// caught up, every batch's changes are written at once. Default 100 ms: a list lags at most
-    /// that much more while the projector catches up.
+    /// a cycle of LCTParty list writes starts once this many events were read since the last
+    /// one began, so that each coalesces many events into one write per call, however fast the
+    /// machine reads: writes per event stay at most the calls in progress divided by this. Once
+    /// caught up, every batch's changes are written at once. Default 50,000.
+    pub catch_up_events: u64,
+    /// While catching up, the longest time between two write cycles, for a slow reader.
+    /// Default 1 s.
     pub catch_up_linger: Duration,
     /// How long a site's projector lease lives without renewal, in whole seconds (at least
     /// one; the server's per-message time-to-live counts seconds). A standby takes over at most
@@ -56,7 +60,8 @@ impl Default for Config {
             batch: 1_000,
             checkpoint_every: 50_000,
             checkpoint_interval: Duration::from_millis(500),
-            catch_up_linger: Duration::from_millis(100),
+            catch_up_events: 50_000,
+            catch_up_linger: Duration::from_secs(1),
             lease_ttl: Duration::from_secs(10),
             ended_calls_kept: 10_000,
             log_interval: Duration::from_secs(30),

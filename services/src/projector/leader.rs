@@ -129,7 +129,11 @@ impl Leader {
             lists: ready.lists,
             options: ready.options,
             feed: ready.feed,
-            pacer: Pacer::new(ctx.config.batch, ctx.config.catch_up_linger),
+            pacer: Pacer::new(
+                ctx.config.batch,
+                ctx.config.catch_up_events,
+                ctx.config.catch_up_linger,
+            ),
             since_checkpoint: 0,
             last_checkpoint: Instant::now(),
         }
@@ -240,6 +244,7 @@ impl Leader {
             };
             let seq = info.stream_sequence;
             self.pacer.backlog(info.pending);
+            self.pacer.read(1);
             if info.pending == 0 {
                 self.lists.caught_up();
             }
