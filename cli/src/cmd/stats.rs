@@ -184,15 +184,22 @@ fn interval_start(us: u64, by: Width, tz: &TimeZone) -> i64 {
         return utc;
     };
     let zoned = t.to_zoned(tz.clone());
-    let start = match by {
-        Width::Day => zoned.start_of_day(),
-        _ => zoned.round(
-            jiff::ZonedRound::new()
-                .smallest(jiff::Unit::Minute)
-                .increment(by.us() as i64 / 60_000_000)
-                .mode(jiff::RoundMode::Trunc),
-        ),
+    let (unit, increment) = match by {
+        Width::Day => {
+            return zoned
+                .start_of_day()
+                .map_or(utc, |z| z.timestamp().as_microsecond());
+        }
+        Width::Hour => (jiff::Unit::Hour, 1),
+        Width::Min30 => (jiff::Unit::Minute, 30),
+        Width::Min15 => (jiff::Unit::Minute, 15),
     };
+    let start = zoned.round(
+        jiff::ZonedRound::new()
+            .smallest(unit)
+            .increment(increment)
+            .mode(jiff::RoundMode::Trunc),
+    );
     start.map_or(utc, |z| z.timestamp().as_microsecond())
 }
 
@@ -380,6 +387,41 @@ fn table(out: &mut impl Write, rows: &[Row]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn intervals_start_on_the_zones_clock() {
+        let paris = TimeZone::get("Europe/Paris").unwrap_or(TimeZone::UTC);
+        let us = |t: &str| t.parse::<Timestamp>().map_or(0, |t| t.as_microsecond());
+        // 2026-11-26T09:45Z is 10:45 in Paris.
+        let slot = us("2026-11-26T09:45:00Z") as u64;
+        assert_eq!(
+            interval_start(slot, Width::Hour, &paris),
+            us("2026-11-26T09:00:00Z")
+        );
+        assert_eq!(
+            interval_start(slot, Width::Min30, &paris),
+            us("2026-11-26T09:30:00Z")
+        );
+        assert_eq!(
+            interval_start(slot, Width::Min15, &paris),
+            us("2026-11-26T09:45:00Z")
+        );
+        assert_eq!(
+            interval_start(slot, Width::Day, &paris),
+            us("2026-11-25T23:00:00Z")
+        );
+        assert_eq!(
+            interval_start(slot, Width::Day, &TimeZone::UTC),
+            us("2026-11-26T00:00:00Z")
+        );
+        // Clocks go back at 03:00 on 2026-10-25: the two 02:00 hours are two intervals.
+        let first = us("2026-10-25T00:30:00Z") as u64;
+        let second = us("2026-10-25T01:30:00Z") as u64;
+        assert_ne!(
+            interval_start(first, Width::Hour, &paris),
+            interval_start(second, Width::Hour, &paris)
+        );
+    }
 
     #[test]
     fn durations_read_as_hours_minutes_seconds() {
