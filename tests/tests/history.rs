@@ -16,20 +16,6 @@ use ledger_test_harness::LedgerProcess;
 use nix::sys::signal::Signal;
 use uuid::Uuid;
 
-fn run(l: &Ledger, home: &std::path::Path, args: &[&str]) -> Output {
-    let out = ledger_in(home)
-        .args(args)
-        .args(["--server", l.url()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
 fn json_lines(out: &Output) -> Vec<serde_json::Value> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -91,7 +77,7 @@ async fn tail_filters_by_call_kind_and_dn_and_site_gives_that_sites_view() {
     let tail = |extra: &[&str]| {
         let mut args = vec!["tail", "--since", "1", "--until-idle", "--format", "json"];
         args.extend_from_slice(extra);
-        json_lines(&run(&l, home.path(), &args))
+        json_lines(&ledger_ok(&l, home.path(), &args))
     };
     let all = tail(&[]);
     assert_eq!(
@@ -127,7 +113,7 @@ async fn tail_filters_by_call_kind_and_dn_and_site_gives_that_sites_view() {
     assert_eq!(site_a[2]["parties"].as_array().unwrap().len(), 3);
     // Without --since, only what is stored after the start: nothing here.
     assert!(
-        json_lines(&run(
+        json_lines(&ledger_ok(
             &l,
             home.path(),
             &["tail", "--until-idle", "--format", "json"]
@@ -135,7 +121,7 @@ async fn tail_filters_by_call_kind_and_dn_and_site_gives_that_sites_view() {
         .is_empty()
     );
     assert!(
-        json_lines(&run(
+        json_lines(&ledger_ok(
             &l,
             home.path(),
             &[
@@ -180,7 +166,7 @@ async fn an_ephemeral_subscription_leaves_no_consumer_behind() {
     );
     // The command too: a tail that ends leaves nothing.
     let home = tempfile::tempdir().unwrap();
-    run(&l, home.path(), &["tail", "--since", "1", "--until-idle"]);
+    ledger_ok(&l, home.path(), &["tail", "--since", "1", "--until-idle"]);
     assert_eq!(consumers(&l).await, 0);
 }
 
@@ -230,7 +216,7 @@ async fn a_durable_subscription_resumes_after_its_process_is_killed_without_miss
         .collect();
     l.publisher.publish_all(&events[100..], 64).await.unwrap();
     // It resumes where it was acknowledged: nothing is missed (some may come twice).
-    let again = json_lines(&run(
+    let again = json_lines(&ledger_ok(
         &l,
         home.path(),
         &[
@@ -247,7 +233,7 @@ async fn a_durable_subscription_resumes_after_its_process_is_killed_without_miss
     assert_eq!(all, (1..=200).collect::<BTreeSet<u64>>());
     assert!(printed_after.len() < 200, "it resumed, not restarted");
     // It is listed with its position, and removed.
-    let list = json_lines(&run(
+    let list = json_lines(&ledger_ok(
         &l,
         home.path(),
         &["subscriptions", "--format", "json"],
@@ -256,9 +242,9 @@ async fn a_durable_subscription_resumes_after_its_process_is_killed_without_miss
     assert_eq!(list[0]["name"], "billing");
     assert_eq!(list[0]["acked_seq"], 200);
     assert_eq!(list[0]["lag"], 0);
-    run(&l, home.path(), &["subscriptions", "--remove", "billing"]);
+    ledger_ok(&l, home.path(), &["subscriptions", "--remove", "billing"]);
     assert!(
-        json_lines(&run(
+        json_lines(&ledger_ok(
             &l,
             home.path(),
             &["subscriptions", "--format", "json"]
@@ -315,7 +301,7 @@ async fn replay_at_shows_the_lists_as_they_were_at_a_sequence_and_at_a_time() {
     let home = tempfile::tempdir().unwrap();
     let call = two.first.call.to_string();
     let at = |when: &str| {
-        json_lines(&run(
+        json_lines(&ledger_ok(
             &l,
             home.path(),
             &["replay", "--call", &call, "--at", when, "--format", "json"],
@@ -381,7 +367,7 @@ async fn audit_by_dn_finds_every_call_the_dn_was_in_in_each_format_and_changes_l
     // Another call without 7003.
     let other = two_calls(&l).await;
     let home = tempfile::tempdir().unwrap();
-    let lines = json_lines(&run(
+    let lines = json_lines(&ledger_ok(
         &l,
         home.path(),
         &["audit", "--dn", "7003@SiteC", "--format", "json"],
@@ -408,7 +394,7 @@ async fn audit_by_dn_finds_every_call_the_dn_was_in_in_each_format_and_changes_l
         "in time order"
     );
     // A DN of the other call only.
-    let lines = json_lines(&run(
+    let lines = json_lines(&ledger_ok(
         &l,
         home.path(),
         &["audit", "--dn", "7004", "--format", "json"],
@@ -420,7 +406,7 @@ async fn audit_by_dn_finds_every_call_the_dn_was_in_in_each_format_and_changes_l
             .all(|v| v["call"] == other.second.call.to_string().as_str())
     );
     // CSV: a header of the JSON keys, one row a line.
-    let csv = run(
+    let csv = ledger_ok(
         &l,
         home.path(),
         &["audit", "--dn", "7003@SiteC", "--format", "csv"],
@@ -430,7 +416,7 @@ async fn audit_by_dn_finds_every_call_the_dn_was_in_in_each_format_and_changes_l
     assert!(rows.next().unwrap().starts_with("type,seq,ts,site,call"));
     assert_eq!(
         rows.count(),
-        json_lines(&run(
+        json_lines(&ledger_ok(
             &l,
             home.path(),
             &["audit", "--dn", "7003@SiteC", "--format", "json"]
@@ -438,10 +424,10 @@ async fn audit_by_dn_finds_every_call_the_dn_was_in_in_each_format_and_changes_l
         .len()
     );
     // The table names the call.
-    let table = run(&l, home.path(), &["audit", "--dn", "7003@SiteC"]);
+    let table = ledger_ok(&l, home.path(), &["audit", "--dn", "7003@SiteC"]);
     assert!(String::from_utf8_lossy(&table.stdout).contains(&conf.call.call.to_string()));
     // Decisions only, refused only.
-    let refusals = json_lines(&run(
+    let refusals = json_lines(&ledger_ok(
         &l,
         home.path(),
         &["audit", "--outcome", "refused", "--format", "json"],
@@ -453,7 +439,7 @@ async fn audit_by_dn_finds_every_call_the_dn_was_in_in_each_format_and_changes_l
         "decisions alone carry no type"
     );
     // With --changes and no --dn: option changes too.
-    let changes = json_lines(&run(
+    let changes = json_lines(&ledger_ok(
         &l,
         home.path(),
         &["audit", "--changes", "--format", "json"],
@@ -484,7 +470,7 @@ async fn a_time_window_reads_only_that_window_of_the_streams() {
         .collect();
     l.publisher.publish_all(&old, 64).await.unwrap();
     let home = tempfile::tempdir().unwrap();
-    let everything = run(
+    let everything = ledger_ok(
         &l,
         home.path(),
         &["audit", "--changes", "--format", "json", "-v"],
@@ -493,7 +479,7 @@ async fn a_time_window_reads_only_that_window_of_the_streams() {
     assert!(read_all >= 300);
     // A window that ends before the events: reading stops at its end.
     let before = "2001-01-01T00:00:00Z";
-    let windowed = run(
+    let windowed = ledger_ok(
         &l,
         home.path(),
         &[
@@ -515,7 +501,7 @@ async fn a_time_window_reads_only_that_window_of_the_streams() {
     // A window that starts later than the reading margin after the old events reads none of
     // them: the consumers start by time.
     let later = (jiff::Timestamp::now() + jiff::SignedDuration::from_mins(10)).to_string();
-    let since_later = run(
+    let since_later = ledger_ok(
         &l,
         home.path(),
         &[
@@ -569,7 +555,7 @@ async fn lct_as_genesys_key_value_pairs_matches_the_golden_file() {
     })
     .await;
     let home = tempfile::tempdir().unwrap();
-    let out = run(
+    let out = ledger_ok(
         &l,
         home.path(),
         &[

@@ -4,27 +4,12 @@
 
 mod common;
 
-use std::process::Output;
 use std::time::Duration;
 
 use common::*;
 use futures::StreamExt;
 use ledger_schemas::{CallNow, Message, Role, SiteNow, StatsKey};
 use uuid::Uuid;
-
-fn run(l: &Ledger, home: &std::path::Path, args: &[&str]) -> Output {
-    let out = ledger_in(home)
-        .args(args)
-        .args(["--server", l.url()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 /// The call's state as stored, once it reflects the event at `seq`.
 async fn call_now_at(l: &Ledger, call: Uuid, seq: u64) -> Option<CallNow> {
@@ -124,7 +109,7 @@ async fn the_observed_flag_turns_on_at_the_supervisors_join_and_off_at_its_early
 
     // The figures: one call, observed once.
     let home = tempfile::tempdir().unwrap();
-    let out = run(
+    let out = ledger_ok(
         &l,
         home.path(),
         &["stats", "--format", "json", "--by", "day"],
@@ -142,7 +127,7 @@ async fn live_figures_equal_a_recount_of_a_simulated_stream_of_thousands_of_call
     let l = Ledger::start().await;
     let serving = l.serve(&["SiteA", "SiteB", "SiteC"], test_config());
     let home = tempfile::tempdir().unwrap();
-    let out = run(
+    let out = ledger_ok(
         &l,
         home.path(),
         &[
@@ -153,7 +138,7 @@ async fn live_figures_equal_a_recount_of_a_simulated_stream_of_thousands_of_call
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["calls"], 2000, "{summary}");
 
-    let recount = run(
+    let recount = ledger_ok(
         &l,
         home.path(),
         &["stats", "--recount", "--by", "15m", "--format", "json"],
@@ -165,7 +150,7 @@ async fn live_figures_equal_a_recount_of_a_simulated_stream_of_thousands_of_call
         || {
             let (l, home, recount) = (&l, home.path(), &recount);
             async move {
-                let out = run(l, home, &["stats", "--by", "15m", "--format", "json"]);
+                let out = ledger_ok(l, home, &["stats", "--by", "15m", "--format", "json"]);
                 let live = String::from_utf8_lossy(&out.stdout).to_string();
                 (live == *recount).then_some(live)
             }

@@ -453,6 +453,22 @@ pub async fn floor_of(l: &Ledger, at: &str) -> u64 {
 
 /// The `ledger` binary with no NATS settings from the environment, and `home` as its home,
 /// `nats` CLI folder, data folder and temporary folder.
+/// Runs `ledger <args> --server <the test's server>` with `home` as its home, and asserts it
+/// succeeded (printing its standard error when not).
+pub fn ledger_ok(l: &Ledger, home: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let out = ledger_in(home)
+        .args(args)
+        .args(["--server", l.url()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 pub fn ledger_in(home: &std::path::Path) -> std::process::Command {
     let mut cmd = std::process::Command::new(ledger_test_harness::ledger_binary().unwrap());
     for var in [
