@@ -10,6 +10,8 @@
 //! - [`admit`] reads a TDeleteFromConference request and holds it to the contract's bounds.
 //! - [`decide`] validates a TDeleteFromConference against a site's view and the options in
 //!   force, returning the [`Deletion`] to append or the [`Refusal`](ledger_schemas::Refusal).
+//! - [`stats`] counts each site's calls, conferences, CallObserved, durations and deletes per
+//!   15-minute slot, and its calls in progress, from the same fold.
 //!
 //! The projectors, the command service and replay all fold with these same functions.
 //!

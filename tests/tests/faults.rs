@@ -208,10 +208,11 @@ async fn assert_lists_equal_the_log(l: &Ledger) -> usize {
 /// loop against the build before fencing (`LEDGER_BIN=<that build's ledger> cargo test -p
 /// ledger-test-harness --test faults paused`): it failed ten runs out of ten, with older lists
 /// published after newer ones in 3 to 8 cycles, or ended calls' keys written again. With fencing
-/// it passed eight runs out of eight in a loop on an earlier tree, and nine of ten on the current
-/// code (the tenth: older lists published in two cycles, the stored lists in order throughout);
-/// runs with a compiler beside them can starve take-overs past the 60 s this test allows. The
-/// README's "Fault tests" section gives the commands.
+/// it passed eight runs out of eight in a loop on an earlier tree, nine of ten before write
+/// cycles were paced by events (the tenth: older lists published in two cycles, the stored lists
+/// in order throughout), and ten of ten in a row since; runs with a compiler beside them can
+/// starve take-overs past the 60 s this test allows. The README's "Fault tests" section gives
+/// the commands.
 #[tokio::test]
 async fn a_paused_leader_resumed_after_a_take_over_never_moves_a_list_back_in_time() {
     const CYCLES: usize = 20;
