@@ -198,7 +198,21 @@ impl Lease {
     ///
     /// [`LeaseError::Unavailable`] when KV cannot be reached.
     pub async fn names(kv: &kv::Store, site: Site, instance: Uuid) -> Result<bool, LeaseError> {
-        let found = latest_one(kv, &lease_key(site))
+        Self::names_key(kv, &lease_key(site), site, instance).await
+    }
+
+    /// Whether the lease under `key` (another role of `site`) names `instance` now.
+    ///
+    /// # Errors
+    ///
+    /// [`LeaseError::Unavailable`] when KV cannot be reached.
+    pub async fn names_key(
+        kv: &kv::Store,
+        key: &str,
+        site: Site,
+        instance: Uuid,
+    ) -> Result<bool, LeaseError> {
+        let found = latest_one(kv, key)
             .await
             .map_err(|source| LeaseError::Unavailable { site, source })?;
         Ok(found.is_some_and(|k| {

@@ -141,7 +141,10 @@ async fn lead(ctx: &StatsContext, lease: Lease, shutdown: &mut watch::Receiver<b
         match keys::latest(&ctx.nats.client, &ctx.stores.stats, &prefix).await {
             Ok(found) => found
                 .into_iter()
-                .filter_map(|k| Some((StatsKey::parse(&k.key).ok()?, held_of(k))))
+                .filter_map(|k| {
+                    let key = StatsKey::parse(&k.key).ok()?;
+                    Some((key, held_of(key, k)))
+                })
                 .collect(),
             Err(e) => return Ended::Failed(format!("cannot read {prefix}: {e}")),
         };
@@ -199,12 +202,12 @@ async fn lead(ctx: &StatsContext, lease: Lease, shutdown: &mut watch::Receiver<b
     }
 }
 
-fn held_of(k: keys::StoredKey) -> Held {
+fn held_of(key: StatsKey, k: keys::StoredKey) -> Held {
     let deleted = k.operation != Operation::Put;
     let at = if deleted {
         (k.marker_seq.unwrap_or(0), 0)
     } else {
-        read_at(&k.value)
+        read_at(key, &k.value)
     };
     Held {
         revision: k.revision,
@@ -213,13 +216,14 @@ fn held_of(k: keys::StoredKey) -> Held {
     }
 }
 
-/// The sequences of both streams a stored value reflects.
-fn read_at(value: &[u8]) -> (u64, u64) {
-    Figures::decode(value)
-        .map(|f| (f.seq, f.audit_seq))
-        .or_else(|_| SiteNow::decode(value).map(|n| (n.seq, 0)))
-        .or_else(|_| CallNow::decode(value).map(|c| (c.seq, 0)))
-        .unwrap_or((0, 0))
+/// The sequences of both streams a value stored under `key` reflects.
+fn read_at(key: StatsKey, value: &[u8]) -> (u64, u64) {
+    let at = match key {
+        StatsKey::Figures(..) => Figures::decode(value).map(|f| (f.seq, f.audit_seq)),
+        StatsKey::Now(_) => SiteNow::decode(value).map(|n| (n.seq, 0)),
+        StatsKey::Call(..) => CallNow::decode(value).map(|c| (c.seq, 0)),
+    };
+    at.unwrap_or((0, 0))
 }
 
 /// One fenced write: a value to store and publish, or a call's key to delete (publishing the
@@ -342,7 +346,7 @@ async fn write(
                             key,
                             Held {
                                 revision,
-                                at: read_at(&v),
+                                at: read_at(key, &v),
                                 value: Some(v.clone()),
                             },
                         );
@@ -393,20 +397,21 @@ async fn refused(
     refused_keys: Vec<(StatsKey, (u64, u64))>,
 ) -> Option<Ended> {
     let site = ctx.site;
-    let ours = keys::latest_one(&ctx.stores.projector, &stats_lease_key(site))
-        .await
-        .ok()
-        .flatten()
-        .is_some_and(|k| {
-            k.operation == Operation::Put && k.value == ctx.instance.to_string().as_bytes()
-        });
+    let ours = Lease::names_key(
+        &ctx.stores.projector,
+        &stats_lease_key(site),
+        site,
+        ctx.instance,
+    )
+    .await
+    .unwrap_or(false);
     if !ours {
         return Some(Ended::Deposed);
     }
     for (key, at) in refused_keys {
         match keys::latest_one(&ctx.stores.stats, &key.key()).await {
             Ok(found) => {
-                held.insert(key, found.map(held_of).unwrap_or_default());
+                held.insert(key, found.map(|k| held_of(key, k)).unwrap_or_default());
                 tracing::warn!(%site, key = %key.key(), "a deposed leader's late write; writing the key again");
                 stats.restore_changes([(key, at)]);
             }
