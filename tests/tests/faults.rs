@@ -211,7 +211,7 @@ async fn assert_lists_equal_the_log(l: &Ledger) -> usize {
 /// it passed eight runs out of eight in a loop on an earlier tree, nine of ten before write
 /// cycles were paced by events (the tenth: older lists published in two cycles, the stored lists
 /// in order throughout), and ten in a row since, then a failure of the published-order limit in
-/// the next CI run (ten of eleven); runs with a compiler beside them can
+/// the next CI run and a pass in the one after (eleven of twelve); runs with a compiler beside them can
 /// starve take-overs past the 60 s this test allows. The README's "Fault tests" section gives
 /// the commands.
 #[tokio::test]
