@@ -13,20 +13,24 @@ pub struct Config {
     /// Most events read and folded at once; their list writes are coalesced per call.
     /// Default 1,000.
     pub batch: usize,
-    /// Events handled between two checkpoints (index and floor written). Default 50,000. After
-    /// a crash, at most this many events (or `checkpoint_interval` of them) are read again, and
-    /// recognised as already handled where they were.
+    /// Events handled between two checkpoints (index and floor written) once caught up.
+    /// Default 50,000. After a crash, at most this many events (or `checkpoint_interval` of
+    /// them) are read again, and recognised as already handled where they were. While catching
+    /// up, checkpoints come at the pace of write cycles instead (`catch_up_events`,
+    /// `catch_up_linger`), since each writes every pending list first.
     pub checkpoint_every: usize,
-    /// Longest time between two checkpoints while events arrive. Default 500 ms.
+    /// Longest time between two checkpoints while events arrive, once caught up. Default
+    /// 500 ms.
     pub checkpoint_interval: Duration,
     /// While the projector is more than four batches behind the stream (catching up on history),
     /// a cycle of LCTParty list writes starts once this many events were read since the last
     /// one began, so that each coalesces many events into one write per call, however fast the
     /// machine reads: writes per event stay at most the calls in progress divided by this. Once
-    /// caught up, every batch's changes are written at once. Default 50,000.
+    /// caught up, every batch's changes are written at once. Checkpoints keep the same pace
+    /// while catching up, so a crash then re-reads at most this many events. Default 200,000.
     pub catch_up_events: u64,
-    /// While catching up, the longest time between two write cycles, for a slow reader.
-    /// Default 1 s.
+    /// While catching up, the longest time between two write cycles (and checkpoints), for a
+    /// slow reader. Default 2 s.
     pub catch_up_linger: Duration,
     /// How long a site's projector lease lives without renewal, in whole seconds (at least
     /// one; the server's per-message time-to-live counts seconds). A standby takes over at most
@@ -60,8 +64,8 @@ impl Default for Config {
             batch: 1_000,
             checkpoint_every: 50_000,
             checkpoint_interval: Duration::from_millis(500),
-            catch_up_events: 50_000,
-            catch_up_linger: Duration::from_secs(1),
+            catch_up_events: 200_000,
+            catch_up_linger: Duration::from_secs(2),
             lease_ttl: Duration::from_secs(10),
             ended_calls_kept: 10_000,
             log_interval: Duration::from_secs(30),

@@ -21,19 +21,15 @@
 //! it found: a list is only written once the fold has read as far as the list found. If the
 //! lease names another instance, this one was replaced: it stops leading at once.
 
-use async_nats::jetstream::consumer::pull::{self, OrderedErrorKind};
-use async_nats::jetstream::consumer::{Consumer, StreamError};
-use futures::StreamExt;
-use futures::stream::ReadyChunks;
 use ledger_core::Ingested;
 use ledger_schemas::{Site, subject};
 use tokio::sync::watch;
-use tokio::time::Instant;
 use uuid::Uuid;
 
+use super::feed::{Feed, Item};
 use super::lists::{Found, IndexWrite, Lists};
 use super::option_log::{OptionLog, Recorded};
-use super::pacing::{Pacer, Phase};
+use super::pacing::{Checkpoints, Pacer, Phase};
 use super::takeover::{Ready, found};
 use super::writer::{Writer, Writing, Written};
 use super::{ProjectorError, SiteContext};
@@ -42,23 +38,6 @@ use crate::site::floor::{Floor, read_floor};
 use crate::site::index::index_key;
 use crate::site::keys::latest_one;
 use crate::status::Role as StatusRole;
-
-/// The events after the floor, in batches of what has arrived.
-pub(super) struct Feed {
-    chunks: ReadyChunks<pull::Ordered>,
-}
-
-impl Feed {
-    /// Starts reading `consumer` in batches of at most `batch`.
-    pub(super) async fn new(
-        consumer: Consumer<pull::OrderedConfig>,
-        batch: usize,
-    ) -> Result<Self, StreamError> {
-        Ok(Self {
-            chunks: consumer.messages().await?.ready_chunks(batch),
-        })
-    }
-}
 
 /// How leading ended.
 pub(super) enum Ended {
@@ -103,9 +82,9 @@ pub(super) struct Leader {
     written: u64,
     options: OptionLog,
     feed: Feed,
+    /// The batch in hand, its buffer reused.
+    inbox: Vec<Item>,
     pacer: Pacer,
-    since_checkpoint: usize,
-    last_checkpoint: Instant,
 }
 
 impl Leader {
@@ -129,13 +108,16 @@ impl Leader {
             lists: ready.lists,
             options: ready.options,
             feed: ready.feed,
+            inbox: Vec::with_capacity(ctx.config.batch),
             pacer: Pacer::new(
                 ctx.config.batch,
                 ctx.config.catch_up_events,
                 ctx.config.catch_up_linger,
+                Checkpoints {
+                    every: ctx.config.checkpoint_every as u64,
+                    interval: ctx.config.checkpoint_interval,
+                },
             ),
-            since_checkpoint: 0,
-            last_checkpoint: Instant::now(),
         }
     }
 
@@ -192,9 +174,7 @@ impl Leader {
                 done = finish(&mut self.writing) => self.on_written(done).await?,
                 change = self.options.next() => self.on_option_change(change).await?,
                 _ = tokio::time::sleep_until(pace), if may_write => self.start_writes(),
-                // Unconstrained: tokio's cooperative budget would otherwise cut every batch at
-                // about 128 messages, however many are waiting, and coalescing with it.
-                chunk = tokio::task::unconstrained(self.feed.chunks.next()) => self.on_events(chunk).await?,
+                more = self.feed.next_batch(&mut self.inbox) => self.on_events(more).await?,
                 _ = checkpoints.tick() => {
                     if self.checkpoint_due() {
                         self.checkpoint().await?;
@@ -213,47 +193,30 @@ impl Leader {
     }
 
     /// Folds a batch of events, then checkpoints or starts a write cycle as the pace allows.
-    async fn on_events(
-        &mut self,
-        chunk: Option<Vec<Result<async_nats::jetstream::Message, pull::OrderedError>>>,
-    ) -> Result<(), Stop> {
-        let Some(chunk) = chunk else {
+    async fn on_events(&mut self, more: bool) -> Result<(), Stop> {
+        if !more {
             return Err(ProjectorError::unavailable("reading events")(
                 "the event stream ended".into(),
             )
             .into());
-        };
+        }
         let options = self.options.options();
-        for item in chunk {
-            let msg = match item {
-                Ok(msg) => msg,
-                Err(e) if e.kind() == OrderedErrorKind::Pull => {
-                    tracing::warn!(site = %self.site(), error = %e, "event delivery hiccup; continuing");
-                    continue;
-                }
-                Err(e) => {
-                    return Err(ProjectorError::unavailable("reading events")(e.into()).into());
-                }
-            };
-            let info = match msg.info() {
-                Ok(info) => info,
-                Err(e) => {
-                    tracing::warn!(site = %self.site(), error = %e, "a delivered message has no stream position; skipped");
-                    continue;
-                }
-            };
-            let seq = info.stream_sequence;
-            self.pacer.backlog(info.pending);
+        let mut inbox = std::mem::take(&mut self.inbox);
+        for item in inbox.drain(..) {
+            let event =
+                item.map_err(|e| ProjectorError::unavailable("reading events")(e.into()))?;
+            let seq = event.seq;
+            self.pacer.backlog(event.pending);
             self.pacer.read(1);
-            if info.pending == 0 {
+            if event.pending == 0 {
                 self.lists.caught_up();
             }
             let outcome = self
                 .lists
-                .ingest(seq, msg.subject.as_str(), &msg.payload, &options);
+                .ingest(seq, event.subject.as_str(), &event.payload, &options);
             report(self.site(), seq, outcome);
-            self.since_checkpoint += 1;
         }
+        self.inbox = inbox;
         self.lists.count_batch();
         if self.checkpoint_due() {
             self.checkpoint().await?;
@@ -364,9 +327,7 @@ impl Leader {
     }
 
     fn checkpoint_due(&self) -> bool {
-        self.since_checkpoint > 0
-            && (self.since_checkpoint >= self.ctx.config.checkpoint_every
-                || self.last_checkpoint.elapsed() >= self.ctx.config.checkpoint_interval)
+        self.pacer.checkpoint_due()
     }
 
     /// Checkpointing: makes everything read so far durable, in this order: the list writes in
@@ -405,8 +366,7 @@ impl Leader {
         }
         self.write_index(removals).await?;
         self.lists.evict();
-        self.since_checkpoint = 0;
-        self.last_checkpoint = Instant::now();
+        self.pacer.checkpointed();
         Ok(())
     }
 

@@ -21,6 +21,7 @@
 //!   standing by again. A deposed leader (its lease lost or expired) goes straight back to
 //!   standby: its writes in flight are aborted and it releases nothing.
 
+mod feed;
 mod leader;
 mod lists;
 mod option_log;

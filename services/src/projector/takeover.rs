@@ -20,7 +20,8 @@ use async_nats::jetstream::kv::Operation;
 use ledger_schemas::{LctList, Message as _, subject};
 use uuid::Uuid;
 
-use super::leader::{Feed, Leader};
+use super::feed::Feed;
+use super::leader::Leader;
 use super::lists::{Found, Lists};
 use super::option_log::{OptionLog, Recorded};
 use super::writer::{Writer, Written};
@@ -121,7 +122,7 @@ async fn prepare(
     if feed.cached_info().num_pending == 0 {
         lists.caught_up();
     }
-    let feed = Feed::new(feed, ctx.config.batch)
+    let feed = Feed::new(feed, site, ctx.config.batch)
         .await
         .map_err(|e| ProjectorError::unavailable("reading events")(e.into()))?;
     Ok(Ready {
