@@ -210,8 +210,8 @@ async fn assert_lists_equal_the_log(l: &Ledger) -> usize {
 /// published after newer ones in 3 to 8 cycles, or ended calls' keys written again. With fencing
 /// it passed eight runs out of eight in a loop on an earlier tree, nine of ten before write
 /// cycles were paced by events (the tenth: older lists published in two cycles, the stored lists
-/// in order throughout), eleven of twelve after (one more such failure, in CI), and twelve of
-/// twelve since the projector reads through a reader task (ten of them in a row in a loop, older
+/// in order throughout), eleven of twelve after (one more such failure, in CI), and thirteen of
+/// thirteen since the projector reads through a reader task (ten of them in a row in a loop, older
 /// lists published in one cycle in three runs, in none in seven). Runs with a compiler beside
 /// them can starve take-overs past the 60 s this test allows. The README's "Fault tests" section
 /// gives the commands.
