@@ -5,13 +5,16 @@ use std::time::Duration;
 
 use crate::StoreConfig;
 
+/// The largest batch: it sizes the projector's read-ahead queue (two batches) and its buffer.
+pub const MAX_BATCH: usize = 100_000;
+
 /// Settings of the site services: the projector, and what the command service shares with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// Streams and buckets (replicas, age limit).
     pub store: StoreConfig,
     /// Most events read and folded at once; their list writes are coalesced per call.
-    /// Default 1,000.
+    /// Default 1,000; held to 1 to [`MAX_BATCH`] where used ([`Config::batch_size`]).
     pub batch: usize,
     /// Events handled between two checkpoints (index and floor written) once caught up.
     /// Default 50,000. After a crash, at most this many events (or `checkpoint_interval` of
@@ -79,10 +82,15 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Sets the batch size (at least one).
+    /// Sets the batch size (1 to [`MAX_BATCH`]).
     pub fn batch(mut self, batch: usize) -> Self {
-        self.batch = batch.max(1);
+        self.batch = batch.clamp(1, MAX_BATCH);
         self
+    }
+
+    /// The batch size in force: [`Config::batch`] held to 1 to [`MAX_BATCH`].
+    pub fn batch_size(&self) -> usize {
+        self.batch.clamp(1, MAX_BATCH)
     }
 
     /// Sets how many events pass between two checkpoints (at least one).
@@ -126,5 +134,16 @@ mod tests {
         assert_eq!(c.lease_ttl, Duration::from_secs(2));
         let c = Config::default().lease_ttl(Duration::ZERO);
         assert_eq!(c.lease_ttl, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_batch_is_held_to_its_bounds() {
+        assert_eq!(Config::default().batch(0).batch, 1);
+        assert_eq!(Config::default().batch(usize::MAX).batch, MAX_BATCH);
+        let c = Config {
+            batch: usize::MAX,
+            ..Config::default()
+        };
+        assert_eq!(c.batch_size(), MAX_BATCH);
     }
 }

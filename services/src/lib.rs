@@ -30,7 +30,7 @@ pub mod stats;
 mod status;
 
 pub use clock::now_us;
-pub use config::Config;
+pub use config::{Config, MAX_BATCH};
 pub use connect::{
     ConnectError, Connection, MIN_SERVER_VERSION, Nats, Secret, check_version, parse_version,
 };

@@ -149,7 +149,10 @@ async fn raw_read(
         .await?;
     let bar = bar(bench.progress, events, "raw read");
     let start = Instant::now();
-    let mut chunks = consumer.messages().await?.ready_chunks(bench.config.batch);
+    let mut chunks = consumer
+        .messages()
+        .await?
+        .ready_chunks(bench.config.batch_size());
     let mut read = 0;
     while read < events {
         let Some(chunk) = chunks.next().await else {

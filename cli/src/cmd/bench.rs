@@ -19,9 +19,9 @@ pub(crate) struct CatchUpArgs {
     /// Rounds of each reader, alternating; medians are reported.
     #[arg(long, default_value_t = 3)]
     pub(crate) rounds: usize,
-    /// Most events handled between two acknowledgements (both readers).
-    #[arg(long, default_value_t = 1000)]
-    pub(crate) batch: usize,
+    /// Most events handled at once by both readers (1 to 100,000).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=ledger_services::MAX_BATCH as u64))]
+    pub(crate) batch: u64,
 }
 
 /// `ledger bench catch-up`: the projector's catch-up rate next to a raw pull consumer.
@@ -37,7 +37,7 @@ pub(crate) async fn bench_catch_up(g: &Globals, args: CatchUpArgs) -> Result<(),
             events: args.events,
             concurrent_calls: args.concurrent_calls,
             rounds: args.rounds,
-            config: Config::default().batch(args.batch),
+            config: Config::default().batch(usize::try_from(args.batch).unwrap_or(usize::MAX)),
             progress: g.format == Format::Table,
         },
     )

@@ -17,9 +17,9 @@ pub(crate) struct ServeArgs {
     /// Replicas of each stream and bucket when they are created (3 on a three-node cluster).
     #[arg(long, default_value_t = 1)]
     pub(crate) replicas: usize,
-    /// Most events handled between two acknowledgements.
-    #[arg(long, default_value_t = 1000)]
-    pub(crate) batch: usize,
+    /// Most events folded at once (1 to 100,000).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=ledger_services::MAX_BATCH as u64))]
+    pub(crate) batch: u64,
     /// Seconds a site's projector lease lives without renewal, at least 1: a standby takes over
     /// at most this long after the leader stopped renewing it (crashed, paused or cut off).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -63,7 +63,7 @@ pub(crate) async fn serve(g: &Globals, args: ServeArgs) -> Result<(), CliError> 
         stats: args.only.is_none_or(|r| r == Role::Stats),
         ..Config::default()
     }
-    .batch(args.batch)
+    .batch(usize::try_from(args.batch).unwrap_or(usize::MAX))
     .provision(!args.no_provision)
     .lease_ttl(Duration::from_secs(args.lease_ttl))
     .store(StoreConfig {

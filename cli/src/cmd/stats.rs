@@ -394,26 +394,19 @@ mod tests {
         let us = |t: &str| t.parse::<Timestamp>().map_or(0, |t| t.as_microsecond());
         // 2026-11-26T09:45Z is 10:45 in Paris.
         let slot = us("2026-11-26T09:45:00Z") as u64;
-        assert_eq!(
-            interval_start(slot, Width::Hour, &paris),
-            us("2026-11-26T09:00:00Z")
-        );
-        assert_eq!(
-            interval_start(slot, Width::Min30, &paris),
-            us("2026-11-26T09:30:00Z")
-        );
-        assert_eq!(
-            interval_start(slot, Width::Min15, &paris),
-            us("2026-11-26T09:45:00Z")
-        );
-        assert_eq!(
-            interval_start(slot, Width::Day, &paris),
-            us("2026-11-25T23:00:00Z")
-        );
-        assert_eq!(
-            interval_start(slot, Width::Day, &TimeZone::UTC),
-            us("2026-11-26T00:00:00Z")
-        );
+        for (width, zone, start) in [
+            (Width::Hour, &paris, "2026-11-26T09:00:00Z"),
+            (Width::Min30, &paris, "2026-11-26T09:30:00Z"),
+            (Width::Min15, &paris, "2026-11-26T09:45:00Z"),
+            (Width::Day, &paris, "2026-11-25T23:00:00Z"),
+            (Width::Day, &TimeZone::UTC, "2026-11-26T00:00:00Z"),
+        ] {
+            assert_eq!(
+                interval_start(slot, width, zone),
+                us(start),
+                "{width:?} in {zone:?}"
+            );
+        }
         // Clocks go back at 03:00 on 2026-10-25: the two 02:00 hours are two intervals.
         let first = us("2026-10-25T00:30:00Z") as u64;
         let second = us("2026-10-25T01:30:00Z") as u64;

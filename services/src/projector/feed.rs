@@ -47,13 +47,14 @@ pub(super) struct Feed {
 }
 
 impl Feed {
-    /// Starts reading `consumer` for `site`, handing over at most `batch` events at a time.
+    /// Starts reading `consumer` for `site`, handing over at most `batch` events at a time
+    /// (held to 1 to [`crate::MAX_BATCH`]).
     pub(super) async fn new(
         consumer: Consumer<pull::OrderedConfig>,
         site: Site,
         batch: usize,
     ) -> Result<Self, StreamError> {
-        let batch = batch.max(1);
+        let batch = batch.clamp(1, crate::MAX_BATCH);
         let mut messages = consumer.messages().await?;
         let (tx, events) = mpsc::channel(2 * batch);
         let reader = tokio::spawn(async move {

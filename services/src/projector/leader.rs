@@ -108,9 +108,9 @@ impl Leader {
             lists: ready.lists,
             options: ready.options,
             feed: ready.feed,
-            inbox: Vec::with_capacity(ctx.config.batch),
+            inbox: Vec::with_capacity(ctx.config.batch_size()),
             pacer: Pacer::new(
-                ctx.config.batch,
+                ctx.config.batch_size(),
                 ctx.config.catch_up_events,
                 ctx.config.catch_up_linger,
                 Checkpoints {
@@ -176,7 +176,7 @@ impl Leader {
                 _ = tokio::time::sleep_until(pace), if may_write => self.start_writes(),
                 more = self.feed.next_batch(&mut self.inbox) => self.on_events(more).await?,
                 _ = checkpoints.tick() => {
-                    if self.checkpoint_due() {
+                    if self.pacer.checkpoint_due() {
                         self.checkpoint().await?;
                     }
                 }
@@ -218,7 +218,7 @@ impl Leader {
         }
         self.inbox = inbox;
         self.lists.count_batch();
-        if self.checkpoint_due() {
+        if self.pacer.checkpoint_due() {
             self.checkpoint().await?;
         } else if self.writing.is_none() && self.pacer.may_start() {
             self.start_writes();
@@ -324,10 +324,6 @@ impl Leader {
             Recorded::Ignored => {}
         }
         Ok(())
-    }
-
-    fn checkpoint_due(&self) -> bool {
-        self.pacer.checkpoint_due()
     }
 
     /// Checkpointing: makes everything read so far durable, in this order: the list writes in

@@ -114,7 +114,7 @@ async fn prepare(
                     start_sequence: seq + 1,
                 },
             },
-            max_batch: ctx.config.batch as i64,
+            max_batch: ctx.config.batch_size() as i64,
             ..Default::default()
         })
         .await
@@ -122,7 +122,7 @@ async fn prepare(
     if feed.cached_info().num_pending == 0 {
         lists.caught_up();
     }
-    let feed = Feed::new(feed, site, ctx.config.batch)
+    let feed = Feed::new(feed, site, ctx.config.batch_size())
         .await
         .map_err(|e| ProjectorError::unavailable("reading events")(e.into()))?;
     Ok(Ready {
