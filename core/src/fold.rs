@@ -8,7 +8,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 
-use ledger_schemas::{DecodeError, EventSubject, Message, PartyEvent};
+use ledger_schemas::{DecodeError, EventSubject, PartyEvent};
 use uuid::Uuid;
 
 use crate::call::{Call, Change, Skip, evolve};
@@ -82,20 +82,12 @@ impl<T: Default> Fold<T> {
     /// read position (its optimistic-concurrency sequence).
     pub fn ingest(&mut self, seq: u64, subject: &str, payload: &[u8]) -> Ingested {
         self.last_seq = self.last_seq.max(seq);
-        let parsed = match EventSubject::parse(subject) {
-            Ok(p) => p,
-            Err(e) => {
-                self.counters.undecodable += 1;
-                return Ingested::Undecodable(e.into());
-            }
-        };
-        let event = match PartyEvent::decode(payload).and_then(|e| {
-            e.check_subject(&parsed, subject)?;
-            Ok(e)
-        }) {
+        let event = match PartyEvent::decode_on(subject, payload) {
             Ok(e) => e,
             Err(e) => {
-                if let Some((call, _)) = self.calls.get_mut(&parsed.call) {
+                if let Ok(parsed) = EventSubject::parse(subject)
+                    && let Some((call, _)) = self.calls.get_mut(&parsed.call)
+                {
                     call.observe(seq);
                 }
                 self.counters.undecodable += 1;
@@ -235,7 +227,7 @@ impl<T: Default> Fold<T> {
 
 #[cfg(test)]
 mod tests {
-    use ledger_schemas::{Dn, EventBody, Joined, MonitorMode, Role, Site};
+    use ledger_schemas::{Dn, EventBody, Joined, Message, MonitorMode, Role, Site};
 
     use super::*;
 

@@ -39,6 +39,10 @@ pub(crate) struct Rate {
     pub(crate) seconds: Vec<f64>,
     /// Median events per second.
     pub(crate) median_rate: f64,
+    /// This process's CPU time (user and system, every thread) per event, in microseconds, per
+    /// round: what reading costs on the client's side, steadier than the rate on a shared
+    /// machine.
+    pub(crate) cpu_us_per_event: Vec<f64>,
 }
 
 /// The result: both rates and their ratio.
@@ -88,10 +92,16 @@ pub(crate) async fn catch_up(nats: Nats, bench: CatchUp) -> Result<CatchUpReport
     let events = info.info().await?.state.messages;
     let mut raw = Vec::new();
     let mut projected = Vec::new();
+    let mut raw_cpu = Vec::new();
+    let mut projected_cpu = Vec::new();
     let mut writes = Vec::new();
     for round in 0..bench.rounds.max(1) {
+        let cpu = CpuTime::now();
         raw.push(raw_read(&stores, events, &bench, round).await?);
+        raw_cpu.push(cpu.per_event(events));
+        let cpu = CpuTime::now();
         let (seconds, written) = project(&nats, &stores, total, &bench, round).await?;
+        projected_cpu.push(cpu.per_event(events));
         projected.push(seconds);
         writes.push(written);
         tracing::info!(
@@ -101,11 +111,12 @@ pub(crate) async fn catch_up(nats: Nats, bench: CatchUp) -> Result<CatchUpReport
             "catch-up round"
         );
     }
-    let raw = rate("raw async-nats ordered consumer", events, raw);
+    let raw = rate("raw async-nats ordered consumer", events, raw, raw_cpu);
     let projector = rate(
         "projector (call info on, propagation on)",
         events,
         projected,
+        projected_cpu,
     );
     let ratio = projector.median_rate / raw.median_rate;
     writes.sort_unstable();
@@ -118,7 +129,7 @@ pub(crate) async fn catch_up(nats: Nats, bench: CatchUp) -> Result<CatchUpReport
     })
 }
 
-fn rate(reader: &'static str, events: u64, seconds: Vec<f64>) -> Rate {
+fn rate(reader: &'static str, events: u64, seconds: Vec<f64>, cpu: Vec<f64>) -> Rate {
     let mut sorted = seconds.clone();
     sorted.sort_by(f64::total_cmp);
     let median = sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN);
@@ -127,6 +138,33 @@ fn rate(reader: &'static str, events: u64, seconds: Vec<f64>) -> Rate {
         events,
         seconds,
         median_rate: events as f64 / median,
+        cpu_us_per_event: cpu,
+    }
+}
+
+/// This process's CPU time so far (every thread, user and system).
+struct CpuTime(Duration);
+
+impl CpuTime {
+    fn now() -> Self {
+        use nix::sys::resource::{UsageWho, getrusage};
+        let of = |t: nix::sys::time::TimeVal| {
+            Duration::new(
+                u64::try_from(t.tv_sec()).unwrap_or(0),
+                u32::try_from(t.tv_usec()).unwrap_or(0) * 1000,
+            )
+        };
+        Self(
+            getrusage(UsageWho::RUSAGE_SELF)
+                .map(|u| of(u.user_time()) + of(u.system_time()))
+                .unwrap_or_default(),
+        )
+    }
+
+    /// Microseconds of CPU time since `self`, per event.
+    fn per_event(&self, events: u64) -> f64 {
+        let spent = Self::now().0.saturating_sub(self.0);
+        spent.as_secs_f64() * 1e6 / events.max(1) as f64
     }
 }
 

@@ -48,18 +48,24 @@ pub(crate) async fn bench_catch_up(g: &Globals, args: CatchUpArgs) -> Result<(),
         _ => {
             writeln!(
                 out,
-                "{:<42} {:>10} {:>14}  rounds (s)",
-                "READER", "EVENTS", "MEDIAN EV/S"
+                "{:<42} {:>10} {:>14}  {:<17} CPU µs/EVENT",
+                "READER", "EVENTS", "MEDIAN EV/S", "ROUNDS (s)"
             )?;
+            let list = |v: &[f64]| {
+                v.iter()
+                    .map(|s| format!("{s:.2}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
             for r in [&report.raw, &report.projector] {
-                let rounds: Vec<String> = r.seconds.iter().map(|s| format!("{s:.2}")).collect();
                 writeln!(
                     out,
-                    "{:<42} {:>10} {:>14.0}  {}",
+                    "{:<42} {:>10} {:>14.0}  {:<17} {}",
                     r.reader,
                     r.events,
                     r.median_rate,
-                    rounds.join(" ")
+                    list(&r.seconds),
+                    list(&r.cpu_us_per_event)
                 )?;
             }
             writeln!(
