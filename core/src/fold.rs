@@ -35,6 +35,34 @@ pub enum Ingested {
     Undecodable(DecodeError),
 }
 
+/// A stored message read as a party event, before it is folded. Decoding is pure and apart
+/// from the fold, so a task reading ahead can do it while the fold runs.
+#[derive(Debug)]
+pub enum Decoded {
+    /// The event, checked against its subject.
+    Event(PartyEvent),
+    /// Not an event of its subject: why, and the call the subject names, if it names one.
+    Undecodable {
+        /// The call of the subject, when the subject is an event subject.
+        call: Option<Uuid>,
+        /// Why it could not be read.
+        error: DecodeError,
+    },
+}
+
+impl Decoded {
+    /// Decodes the message stored on `subject`.
+    pub fn of(subject: &str, payload: &[u8]) -> Self {
+        match PartyEvent::decode_on(subject, payload) {
+            Ok(event) => Self::Event(event),
+            Err(error) => Self::Undecodable {
+                call: EventSubject::parse(subject).ok().map(|p| p.call),
+                error,
+            },
+        }
+    }
+}
+
 /// Counters of a [`Fold`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FoldCounters {
@@ -81,20 +109,22 @@ impl<T: Default> Fold<T> {
     /// skipped and counted. An undecodable message of a known call still advances that call's
     /// read position (its optimistic-concurrency sequence).
     pub fn ingest(&mut self, seq: u64, subject: &str, payload: &[u8]) -> Ingested {
-        self.last_seq = self.last_seq.max(seq);
-        let event = match PartyEvent::decode_on(subject, payload) {
-            Ok(e) => e,
-            Err(e) => {
-                if let Ok(parsed) = EventSubject::parse(subject)
-                    && let Some((call, _)) = self.calls.get_mut(&parsed.call)
-                {
+        self.ingest_decoded(seq, Decoded::of(subject, payload))
+    }
+
+    /// Reads the message stored at `seq`, decoded beforehand: the same as [`Fold::ingest`].
+    pub fn ingest_decoded(&mut self, seq: u64, decoded: Decoded) -> Ingested {
+        match decoded {
+            Decoded::Event(event) => self.apply(seq, &event),
+            Decoded::Undecodable { call, error } => {
+                self.last_seq = self.last_seq.max(seq);
+                if let Some((call, _)) = call.and_then(|id| self.calls.get_mut(&id)) {
                     call.observe(seq);
                 }
                 self.counters.undecodable += 1;
-                return Ingested::Undecodable(e);
+                Ingested::Undecodable(error)
             }
-        };
-        self.apply(seq, &event)
+        }
     }
 
     /// Applies one decoded event stored at `seq`.

@@ -55,6 +55,6 @@ mod view;
 pub use admit::{Admitted, Inadmissible, admit};
 pub use call::{At, Call, Change, Departure, Party, Skip, Stamp, evolve};
 pub use decide::{Decision, Deletion, after_conflict, bad_request, decide, unavailable};
-pub use fold::{Fold, FoldCounters, Ingested};
+pub use fold::{Decoded, Fold, FoldCounters, Ingested};
 pub use lct::{ListChange, Shown, list_change};
 pub use view::{View, global_lct_parties, lct_party};

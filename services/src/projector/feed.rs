@@ -3,8 +3,9 @@
 //! An ordered consumer asks the server for more messages only while its stream is polled, and
 //! keeps a few hundred in flight. Polled from the leader's loop, it would stop asking while the
 //! leader folds a batch, and the server would wait on the fold. The reader task polls it all the
-//! time, keeps of each message only what the fold needs (its stream position, subject and
-//! payload: the headers and the rest are freed on the reader's side), and hands the events over
+//! time, keeps of each message only what the fold needs (its stream position, and the event
+//! decoded: the reader decodes while the leader folds, on bytes it has just received, and the
+//! message itself is freed on the reader's side), and hands the events over
 //! through a bounded queue of `2 × batch` events, which the leader drains a batch at a time into
 //! a buffer it reuses.
 //!
@@ -14,11 +15,10 @@
 //! The task ends when the consumer's stream ends or fails, or when the feed is dropped (it is
 //! aborted then, so a deposed leader leaves nothing reading).
 
-use async_nats::Subject;
 use async_nats::jetstream::consumer::pull::{self, OrderedError, OrderedErrorKind};
 use async_nats::jetstream::consumer::{Consumer, StreamError};
-use bytes::Bytes;
 use futures::StreamExt;
+use ledger_core::Decoded;
 use ledger_schemas::Site;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -30,10 +30,8 @@ pub(super) struct Delivered {
     pub(super) seq: u64,
     /// Messages left in the stream after it when it was delivered.
     pub(super) pending: u64,
-    /// The subject it was stored on.
-    pub(super) subject: Subject,
-    /// Its payload.
-    pub(super) payload: Bytes,
+    /// The event, decoded.
+    pub(super) event: Decoded,
 }
 
 /// What the reader hands over: an event, or the error that ended reading.
@@ -64,8 +62,7 @@ impl Feed {
                         Ok(info) => Ok(Delivered {
                             seq: info.stream_sequence,
                             pending: info.pending,
-                            subject: msg.subject.clone(),
-                            payload: msg.payload.clone(),
+                            event: Decoded::of(msg.subject.as_str(), &msg.payload),
                         }),
                         Err(e) => {
                             tracing::warn!(%site, error = %e, "a delivered message has no stream position; skipped");

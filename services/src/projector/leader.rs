@@ -211,9 +211,7 @@ impl Leader {
             if event.pending == 0 {
                 self.lists.caught_up();
             }
-            let outcome = self
-                .lists
-                .ingest(seq, event.subject.as_str(), &event.payload, &options);
+            let outcome = self.lists.ingest(seq, event.event, &options);
             report(self.site(), seq, outcome);
         }
         self.inbox = inbox;

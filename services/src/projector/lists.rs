@@ -17,7 +17,7 @@
 
 use std::collections::HashMap;
 
-use ledger_core::{Fold, Ingested, ListChange, Shown, View, list_change};
+use ledger_core::{Decoded, Fold, Ingested, ListChange, Shown, View, list_change};
 use ledger_schemas::{LctList, Site, SiteOptions};
 use uuid::Uuid;
 
@@ -198,15 +198,9 @@ impl Lists {
         self.fold.last_seq()
     }
 
-    /// Reads the message stored at `seq` on `subject`, under the options in force.
-    pub(crate) fn ingest(
-        &mut self,
-        seq: u64,
-        subject: &str,
-        payload: &[u8],
-        options: &SiteOptions,
-    ) -> Ingested {
-        let outcome = self.fold.ingest(seq, subject, payload);
+    /// Reads the message stored at `seq`, decoded, under the options in force.
+    pub(crate) fn ingest(&mut self, seq: u64, decoded: Decoded, options: &SiteOptions) -> Ingested {
+        let outcome = self.fold.ingest_decoded(seq, decoded);
         if let Ingested::Applied {
             call,
             change,

@@ -1,6 +1,6 @@
 //! Given/when/then tests of a leading projector's state, without NATS.
 
-use ledger_core::Ingested;
+use ledger_core::{Decoded, Ingested};
 use ledger_schemas::{
     Dn, EventBody, Joined, LctList, Message, MonitorMode, OptionName, PartyEvent, Role, Site,
     SiteOptions,
@@ -59,7 +59,8 @@ impl Given {
         let options = self.options;
         let (subject, payload) = (e.subject(), e.encode());
         self.log.push((self.seq, subject.clone(), payload.clone()));
-        self.lists.ingest(self.seq, &subject, &payload, &options)
+        self.lists
+            .ingest(self.seq, Decoded::of(&subject, &payload), &options)
     }
 
     fn join(&mut self, origin: &str, party: u128, dn: &str) -> Ingested {
@@ -282,7 +283,7 @@ fn redelivered_events_change_nothing_and_are_counted() {
     let (_, subject, payload) = g.log[0].clone();
     let options = g.options;
     assert!(matches!(
-        g.lists.ingest(1, &subject, &payload, &options),
+        g.lists.ingest(1, Decoded::of(&subject, &payload), &options),
         Ingested::Redelivered
     ));
     assert!(g.writes().is_empty());
