@@ -10,7 +10,9 @@
 //! a buffer it reuses.
 //!
 //! **Overflow policy: backpressure.** When the queue is full the reader waits, so the consumer
-//! stops asking the server, and at most the queue plus what the consumer holds are in memory.
+//! stops asking the server, and at most the queue plus what the consumer holds are in memory: a
+//! decoded event takes a few hundred bytes, so about half a megabyte at the default batch of
+//! 1,000, and some 50 MB at the largest (100,000).
 //!
 //! The task ends when the consumer's stream ends or fails, or when the feed is dropped (it is
 //! aborted then, so a deposed leader leaves nothing reading).
