@@ -9,13 +9,16 @@ use ledger_schemas::{
 
 use crate::{Decision, Fold, View, admit, decide};
 
-/// Every decoder of a party event: alone, and on a subject built from the bytes.
+/// Every decoder of a party event: alone, and on a subject built from the bytes; the fast path
+/// checked against the general decoder.
 pub fn event(data: &[u8]) {
     let _ = PartyEvent::decode(data);
     if let Some((&n, rest)) = data.split_first() {
         let split = usize::from(n).min(rest.len());
         let subject = String::from_utf8_lossy(&rest[..split]);
         let _ = PartyEvent::decode_on(&subject, &rest[split..]);
+        // The fast path reads nothing otherwise than the general decoder.
+        PartyEvent::check_fast_path(&subject, &rest[split..]);
     }
 }
 

@@ -84,6 +84,36 @@ proptest! {
         prop_assert_eq!(PartyEvent::decode_on(&e.subject(), &bytes).unwrap(), e);
     }
 
+    /// What the ledger writes takes the decoder's fast path.
+    #[test]
+    fn written_events_take_the_fast_path(e in event()) {
+        prop_assert!(PartyEvent::check_fast_path(&e.subject(), &e.encode()));
+    }
+
+    /// Whatever the fast path accepts, changed bytes or subjects included, decodes as the
+    /// general decoder decodes it (`check_fast_path` panics otherwise).
+    #[test]
+    fn the_fast_path_agrees_with_the_general_decoder(
+        e in event(),
+        other in event(),
+        changes in proptest::collection::vec((any::<u8>(), any::<usize>(), any::<u8>()), 1..4),
+        subject_change in (any::<u8>(), any::<usize>(), prop_oneof![Just(b'.'), Just(b'A'), Just(b'-'), any::<u8>()]),
+    ) {
+        let mut bytes = e.encode();
+        for (how, at, value) in changes {
+            bytes = changed(bytes, how, at, value);
+        }
+        let (how, at, value) = subject_change;
+        let subject = match how % 3 {
+            0 => e.subject(),
+            1 => other.subject(),
+            _ => String::from_utf8_lossy(&changed(e.subject().into_bytes(), how / 3, at, value))
+                .into_owned(),
+        };
+        PartyEvent::check_fast_path(&subject, &bytes);
+        PartyEvent::check_fast_path(&subject, &e.encode());
+    }
+
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
         let _ = PartyEvent::decode(&bytes);
@@ -112,6 +142,20 @@ proptest! {
         prop_assert!(err.to_string().contains(&after), "{}", err);
         prop_assert!(PartyEvent::decode(&bytes[..len]).is_ok());
     }
+}
+
+/// Changes `bytes`: overwrites, removes or inserts one byte, or cuts the end.
+fn changed(mut bytes: Vec<u8>, how: u8, at: usize, value: u8) -> Vec<u8> {
+    let at = at % (bytes.len() + 1);
+    match how % 4 {
+        0 if at < bytes.len() => bytes[at] = value,
+        1 if at < bytes.len() => {
+            bytes.remove(at);
+        }
+        2 => bytes.insert(at, value),
+        _ => bytes.truncate(at),
+    }
+    bytes
 }
 
 fn sample() -> PartyEvent {

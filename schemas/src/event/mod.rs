@@ -202,6 +202,31 @@ impl PartyEvent {
         Ok(event)
     }
 
+    /// Checks the fast path of [`PartyEvent::decode_on`] against the general one, for tests and
+    /// fuzzing: whatever the scanner accepts, the general decoder decodes to the same event, and
+    /// the subject comparison agrees with parsing the subject and checking it. Panics when they
+    /// disagree; returns whether the scanner accepted `payload`.
+    #[doc(hidden)]
+    pub fn check_fast_path(subject: &str, payload: &[u8]) -> bool {
+        let general = codec::read_versioned::<Wire<'_>>(Self::NAME, payload)
+            .and_then(Self::from_wire)
+            .ok();
+        let fast = scan::wire(payload).and_then(|w| Self::from_wire(w).ok());
+        if let Some(fast) = &fast {
+            assert_eq!(
+                general.as_ref(),
+                Some(fast),
+                "the scanner misread {payload:?}"
+            );
+        }
+        if let Some(event) = fast.as_ref().or(general.as_ref()) {
+            let checked = EventSubject::parse(subject)
+                .is_ok_and(|parsed| event.check_subject(&parsed, subject).is_ok());
+            assert_eq!(event.is_on(subject), checked, "subject {subject:?}");
+        }
+        fast.is_some()
+    }
+
     /// Whether `subject` is this event's subject, compared without parsing or allocating. An
     /// event subject has one spelling (a lowercase hyphenated UUID, a site compared byte for
     /// byte, a kind token), so this agrees with parsing `subject` and checking it.
