@@ -18,11 +18,6 @@ use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use cmd::Globals;
-
-/// mimalloc: events are allocated by the connection's task and freed by the fold's, across
-/// threads, where it costs much less than the system allocator.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use connection::ConnArgs;
 use output::Format;
 

@@ -210,11 +210,12 @@ async fn assert_lists_equal_the_log(l: &Ledger) -> usize {
 /// published after newer ones in 3 to 8 cycles, or ended calls' keys written again. With fencing
 /// it passed eight runs out of eight in a loop on an earlier tree, nine of ten before write
 /// cycles were paced by events (the tenth: older lists published in two cycles, the stored lists
-/// in order throughout), eleven of twelve after (one more such failure, in CI), and thirteen of
-/// thirteen since the projector reads through a reader task (ten of them in a row in a loop, older
-/// lists published in one cycle in three runs, in none in seven). Runs with a compiler beside
-/// them can starve take-overs past the 60 s this test allows. The README's "Fault tests" section
-/// gives the commands.
+/// in order throughout), eleven of twelve after (one more such failure, in CI), fourteen of
+/// fourteen since the projector reads through a reader task (ten of them in a row in a loop, older
+/// lists published in one cycle in three runs, in none in seven), and three of three since that
+/// task also decodes (two in a row, and CI; older lists in one cycle in one run). Runs with a
+/// compiler beside them can starve take-overs past the 60 s this test allows. The README's
+/// "Fault tests" section gives the commands.
 #[tokio::test]
 async fn a_paused_leader_resumed_after_a_take_over_never_moves_a_list_back_in_time() {
     const CYCLES: usize = 20;
