@@ -191,13 +191,13 @@ impl PartyEvent {
     /// or the payload's call, site or kind disagrees with the subject.
     pub fn decode_on(subject: &str, payload: &[u8]) -> Result<Self, DecodeError> {
         // The fast path: an event in the form this crate writes, on its own subject.
-        if let Some(event) = scan::wire(payload).and_then(|w| Self::from_wire(w).ok())
+        if let Some(event) = Self::scanned(payload)
             && event.is_on(subject)
         {
             return Ok(event);
         }
         let parsed = EventSubject::parse(subject)?;
-        let event = Self::decode(payload)?;
+        let event = Self::decoded_in_general(payload)?;
         event.check_subject(&parsed, subject)?;
         Ok(event)
     }
@@ -208,10 +208,8 @@ impl PartyEvent {
     /// disagree; returns whether the scanner accepted `payload`.
     #[doc(hidden)]
     pub fn check_fast_path(subject: &str, payload: &[u8]) -> bool {
-        let general = codec::read_versioned::<Wire<'_>>(Self::NAME, payload)
-            .and_then(Self::from_wire)
-            .ok();
-        let fast = scan::wire(payload).and_then(|w| Self::from_wire(w).ok());
+        let general = Self::decoded_in_general(payload).ok();
+        let fast = Self::scanned(payload);
         if let Some(fast) = &fast {
             assert_eq!(
                 general.as_ref(),
@@ -348,14 +346,24 @@ impl Message for PartyEvent {
     }
 
     fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        if let Some(event) = scan::wire(bytes).and_then(|w| Self::from_wire(w).ok()) {
-            return Ok(event);
+        match Self::scanned(bytes) {
+            Some(event) => Ok(event),
+            None => Self::decoded_in_general(bytes),
         }
-        Self::from_wire(codec::read_versioned(Self::NAME, bytes)?)
     }
 }
 
 impl PartyEvent {
+    /// The fast path: the event, if `bytes` are in the form this crate writes.
+    fn scanned(bytes: &[u8]) -> Option<Self> {
+        scan::wire(bytes).and_then(|w| Self::from_wire(w).ok())
+    }
+
+    /// The general decoder, whatever form the bytes take, with its errors.
+    fn decoded_in_general(bytes: &[u8]) -> Result<Self, DecodeError> {
+        Self::from_wire(codec::read_versioned(Self::NAME, bytes)?)
+    }
+
     /// The event a decoded wire form describes, or the field it lacks.
     fn from_wire(w: Wire<'_>) -> Result<Self, DecodeError> {
         let missing = |field| DecodeError::MissingField {
