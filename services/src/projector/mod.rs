@@ -94,7 +94,12 @@ impl SiteContext {
         // A std mutex: held for a copy, never across an await.
         if let Ok(mut s) = self.status.lock() {
             s.role = role;
-            s.instance = instance.to_string();
+            // Called after every batch: formatted on the stack, stored only when it changed.
+            let mut id = uuid::Uuid::encode_buffer();
+            let id = instance.hyphenated().encode_lower(&mut id);
+            if s.instance != *id {
+                id.clone_into(&mut s.instance);
+            }
             if let Some(c) = counters {
                 // The command service's counters are its own.
                 s.counters = Counters {
