@@ -8,11 +8,13 @@
 //!   each with the parties after it in a view.
 //! - [`audit_trail`] reads decisions, conference changes and option changes in time order, over
 //!   a time window that costs what it holds; [`read_audit`] reads the decisions alone.
+//! - [`events_filter`] is the filter of a consumer that reads every party event.
 //! - [`stats`] recounts the statistics from both streams, and reads the stored figures.
 //! - [`verify`] checks that the lists and the audit agree with the log (`ledger verify`).
 
 mod at;
 mod audit;
+mod filter;
 mod fold;
 mod read;
 pub mod stats;
@@ -23,6 +25,7 @@ mod window;
 
 pub use at::{Cut, list_json, lists_at};
 pub use audit::{AuditEntry, read_audit};
+pub use filter::events_filter;
 pub use fold::{Step, StepEvent, Viewpoint, fold, party_json};
 pub use read::{History, ReadError, StoredMessage};
 pub use subscribe::{

@@ -14,7 +14,7 @@ use futures::stream::ReadyChunks;
 use ledger_core::stats::Stats;
 use ledger_schemas::{CallNow, Figures, Message, STATS_BUCKET, Site, SiteNow, StatsKey, subject};
 
-use crate::{History, ReadError};
+use crate::{History, ReadError, events_filter};
 
 /// Messages read from a stream at once, at most.
 pub const PAGE: u64 = 5_000;
@@ -134,11 +134,10 @@ impl StatsReader {
             |s| format!("ledger.audit.{s}.>"),
         );
         Self {
-            events: Cursor::new(
-                events,
-                subject::EVENTS_STREAM,
-                subject::EVENTS_SUBJECTS.to_owned(),
-            ),
+            events: {
+                let filter = events_filter(&events.cached_info().config);
+                Cursor::new(events, subject::EVENTS_STREAM, filter)
+            },
             audit: Cursor::new(audit, subject::AUDIT_STREAM, audit_filter),
         }
     }

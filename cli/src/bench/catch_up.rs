@@ -5,12 +5,13 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use futures::StreamExt;
-use ledger_schemas::{ConfigKey, OptionName, Site, subject};
+use ledger_schemas::{ConfigKey, OptionName, Site};
 use uuid::Uuid;
 
 use super::BenchError;
 use super::traffic::Traffic;
 use crate::output::bar;
+use ledger_replay::events_filter;
 use ledger_services::{Config, Nats, Publisher, Stores, provision};
 
 /// Settings of a catch-up benchmark.
@@ -177,16 +178,17 @@ async fn raw_read(
     bench: &CatchUp,
     _round: usize,
 ) -> Result<f64, BenchError> {
+    let bar = bar(bench.progress, events, "raw read");
+    // Creating the consumer is part of reading, as it is of the projector's time.
+    let start = Instant::now();
     let consumer = stores
         .events
         .create_consumer(pull::OrderedConfig {
-            filter_subject: subject::EVENTS_SUBJECTS.to_owned(),
+            filter_subject: events_filter(&stores.events.cached_info().config),
             deliver_policy: DeliverPolicy::All,
             ..Default::default()
         })
         .await?;
-    let bar = bar(bench.progress, events, "raw read");
-    let start = Instant::now();
     let mut chunks = consumer
         .messages()
         .await?

@@ -23,6 +23,7 @@ use async_nats::jetstream::{
 use async_nats::service::ServiceExt;
 use futures::{FutureExt, StreamExt};
 use ledger_core::Fold;
+use ledger_replay::events_filter;
 use ledger_schemas::{Site, SiteOptions, subject};
 use tokio::sync::watch;
 
@@ -115,11 +116,16 @@ async fn serve_site(
             start_sequence: floor + 1,
         },
     };
+    let mut stream = ctx.stores.events.clone();
+    let events = stream
+        .info()
+        .await
+        .map_err(|e| unavailable("following events")(e.into()))?;
     let mut feed = ctx
         .stores
         .events
         .create_consumer(pull::OrderedConfig {
-            filter_subject: subject::EVENTS_SUBJECTS.to_owned(),
+            filter_subject: events_filter(&events.config),
             deliver_policy,
             ..Default::default()
         })

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use async_nats::jetstream::kv::Operation;
+use ledger_replay::events_filter;
 use ledger_schemas::{LctList, Message as _, subject};
 use uuid::Uuid;
 
@@ -67,15 +68,12 @@ async fn prepare(
 ) -> Result<Ready, ProjectorError> {
     let site = ctx.site;
     let (floor, led_before) = fence_floor(ctx, writer, instance).await?;
-    let horizon = ctx
-        .stores
-        .events
-        .clone()
-        .info()
-        .await
-        .map_err(|e| ProjectorError::unavailable("reading the event stream's position")(e.into()))?
-        .state
-        .last_sequence;
+    let mut stream = ctx.stores.events.clone();
+    let events = stream.info().await.map_err(|e| {
+        ProjectorError::unavailable("reading the event stream's position")(e.into())
+    })?;
+    let horizon = events.state.last_sequence;
+    let filter_subject = events_filter(&events.config);
 
     let (mut options, backlog) = OptionLog::start(&ctx.nats, &ctx.stores, site).await?;
     let mut lists = Lists::new(site, ctx.config.ended_calls_kept);
@@ -107,7 +105,7 @@ async fn prepare(
         .stores
         .events
         .create_consumer(pull::OrderedConfig {
-            filter_subject: subject::EVENTS_SUBJECTS.to_owned(),
+            filter_subject,
             deliver_policy: match floor.seq {
                 0 => DeliverPolicy::All,
                 seq => DeliverPolicy::ByStartSequence {
