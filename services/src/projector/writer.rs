@@ -97,22 +97,33 @@ impl Writer {
 
     /// Stores every list (all at once, then waits for every answer), then publishes the ones
     /// stored: the EventUserEvent goes out once the list is in KV, so a reader of KV sees it too.
+    ///
+    /// Each list is encoded once, for its write and its publication, so the publications go out
+    /// in a tight loop: a pause of the process can catch lists handed to the client library and
+    /// not yet sent (they go out when it resumes, perhaps after a successor's newer ones), and
+    /// the shorter the loop, the less often it does.
     async fn write_lists(
         self,
         writes: Vec<ListWrite>,
     ) -> Result<Vec<(Uuid, Written)>, ProjectorError> {
+        let encoded: Vec<Bytes> = writes
+            .iter()
+            .map(|w| match &w.op {
+                ListOp::Put(list) | ListOp::End(list) => Bytes::from(list.encode()),
+                // Neither stored nor published.
+                ListOp::Forget { .. } | ListOp::Verify { .. } => Bytes::new(),
+            })
+            .collect();
         let mut pending: FuturesUnordered<_> = writes
             .iter()
+            .zip(&encoded)
             .enumerate()
-            .map(|(i, w)| {
+            .map(|(i, (w, value))| {
                 let key = subject::lct_key(self.site, w.call);
                 let this = &self;
                 async move {
                     let result = match &w.op {
-                        ListOp::Put(list) => {
-                            let value = Bytes::from(list.encode());
-                            this.lct.put(&key, value, w.expected, None).await
-                        }
+                        ListOp::Put(_) => this.lct.put(&key, value.clone(), w.expected, None).await,
                         ListOp::End(list) => {
                             this.lct
                                 .delete(&key, w.expected, this.marker(list.seq))
@@ -139,18 +150,20 @@ impl Writer {
             };
         }
         drop(pending);
-        for (w, outcome) in writes.iter().zip(&outcomes) {
-            let list = match (&w.op, outcome) {
-                (ListOp::Put(list) | ListOp::End(list), Written::Stored(_)) => list,
-                _ => continue,
-            };
+        for ((w, outcome), list) in writes.iter().zip(&outcomes).zip(encoded) {
+            if !matches!(
+                (&w.op, outcome),
+                (ListOp::Put(_) | ListOp::End(_), Written::Stored(_))
+            ) {
+                continue;
+            }
             // A leader whose standing ran out publishes nothing more: its successor may have
             // published newer lists already.
             if !self.standing.borrow().may_write() {
                 break;
             }
             self.client
-                .publish(subject::lct(self.site, w.call), Bytes::from(list.encode()))
+                .publish(subject::lct(self.site, w.call), list)
                 .await
                 .map_err(|e| ProjectorError::unavailable("publishing LCTParty lists")(e.into()))?;
         }
