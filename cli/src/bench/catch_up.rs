@@ -5,13 +5,13 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use futures::StreamExt;
+use ledger_replay::events_filter;
 use ledger_schemas::{ConfigKey, OptionName, Site};
 use uuid::Uuid;
 
 use super::BenchError;
 use super::traffic::Traffic;
 use crate::output::bar;
-use ledger_replay::events_filter;
 use ledger_services::{Config, Nats, Publisher, Stores, provision};
 
 /// Settings of a catch-up benchmark.
