@@ -60,14 +60,14 @@ impl Feed {
         let reader = tokio::spawn(async move {
             while let Some(item) = messages.next().await {
                 let item = match item {
-                    Ok(msg) => match msg.reply.as_deref().and_then(position) {
-                        Some((seq, pending)) => Ok(Delivered {
-                            seq,
-                            pending,
+                    Ok(msg) => match msg.info() {
+                        Ok(info) => Ok(Delivered {
+                            seq: info.stream_sequence,
+                            pending: info.pending,
                             event: Decoded::of(msg.subject.as_str(), &msg.payload),
                         }),
-                        None => {
-                            tracing::warn!(%site, reply = ?msg.reply, "a delivered message has no stream position; skipped");
+                        Err(e) => {
+                            tracing::warn!(%site, error = %e, "a delivered message has no stream position; skipped");
                             continue;
                         }
                     },
@@ -98,67 +98,8 @@ impl Feed {
     }
 }
 
-/// The stream sequence and the messages pending after it, from a delivered message's
-/// `$JS.ACK.` reply subject, in either of the forms of ADR-15 (7 tokens after the prefix, or 9
-/// and more with the domain and account hash first). Only these two numbers are read: the
-/// consumer has already parsed the whole subject once, and the publication time is not needed.
-fn position(reply: &str) -> Option<(u64, u64)> {
-    let rest = reply.strip_prefix("$JS.ACK.")?;
-    let mut tokens = [""; 9];
-    let mut n = 0;
-    for token in rest.split('.') {
-        if let Some(slot) = tokens.get_mut(n) {
-            *slot = token;
-        }
-        n += 1;
-    }
-    let (seq, pending) = match n {
-        7 => (tokens[3], tokens[6]),
-        n if n >= 9 => (tokens[5], tokens[8]),
-        _ => return None,
-    };
-    Some((seq.parse().ok()?, pending.parse().ok()?))
-}
-
 impl Drop for Feed {
     fn drop(&mut self) {
         self.reader.abort();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::position;
-
-    #[test]
-    fn reads_the_position_from_either_form_of_the_reply_subject() {
-        // <stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>
-        assert_eq!(
-            position("$JS.ACK.LEDGER_EVENTS.c1.1.42.7.1764000000000000000.9"),
-            Some((42, 9))
-        );
-        // <domain>.<account hash>.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>[.<token>]
-        assert_eq!(
-            position("$JS.ACK._.ABC.LEDGER_EVENTS.c1.1.42.7.1764000000000000000.0"),
-            Some((42, 0))
-        );
-        assert_eq!(
-            position("$JS.ACK.hub.ABC.LEDGER_EVENTS.c1.1.42.7.1764000000000000000.3.x7"),
-            Some((42, 3))
-        );
-    }
-
-    #[test]
-    fn refuses_anything_else() {
-        for reply in [
-            "",
-            "_INBOX.abc",
-            "$JS.ACK.LEDGER_EVENTS.c1.1.42.7.1764000000000000000",
-            "$JS.ACK.LEDGER_EVENTS.c1.1.x.7.1764000000000000000.9",
-            "$JS.ACK.LEDGER_EVENTS.c1.1.42.7.1764000000000000000.-1",
-            "$JS.ACK.a.b.c.d.e.f.g.h",
-        ] {
-            assert_eq!(position(reply), None, "{reply}");
-        }
     }
 }

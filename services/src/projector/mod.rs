@@ -94,12 +94,7 @@ impl SiteContext {
         // A std mutex: held for a copy, never across an await.
         if let Ok(mut s) = self.status.lock() {
             s.role = role;
-            // Called after every batch: formatted on the stack, stored only when it changed.
-            let mut id = uuid::Uuid::encode_buffer();
-            let id = instance.hyphenated().encode_lower(&mut id);
-            if s.instance != *id {
-                id.clone_into(&mut s.instance);
-            }
+            s.instance = instance.to_string();
             if let Some(c) = counters {
                 // The command service's counters are its own.
                 s.counters = Counters {
