@@ -77,19 +77,19 @@ fn demo_runs_to_the_end_on_a_private_server_and_leaves_nothing_running() {
 
 /// The state file of a data folder, once `ledger up` has written it.
 fn state(data: &Path) -> serde_json::Value {
-    let path = data.join("call-ledger/ledger-server.json");
+    json_file(&data.join("call-ledger/ledger-server.json"))
+}
+
+/// A JSON file another process writes, once it is there and whole (waits at most `WAIT`).
+fn json_file(path: &Path) -> serde_json::Value {
     let start = Instant::now();
     loop {
-        if let Ok(text) = std::fs::read_to_string(&path)
+        if let Ok(text) = std::fs::read_to_string(path)
             && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
         {
             return v;
         }
-        assert!(
-            start.elapsed() < WAIT,
-            "no state file at {}",
-            path.display()
-        );
+        assert!(start.elapsed() < WAIT, "no JSON file at {}", path.display());
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -104,10 +104,8 @@ async fn up_serves_a_delete_from_another_process_that_finds_it_and_stops_cleanly
     let url = state["url"].as_str().unwrap().to_owned();
     assert_eq!(state["pid"].as_u64(), Some(u64::from(child.id())));
     // `nats --context ledger` reaches it.
-    let ctx: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(home.path().join("config/nats/context/ledger.json")).unwrap(),
-    )
-    .unwrap();
+    // Written just after the state file: waited for like it.
+    let ctx = json_file(&home.path().join("config/nats/context/ledger.json"));
     assert_eq!(ctx["url"].as_str(), Some(url.as_str()));
 
     // A conference at SiteA, published by a producer once the services have provisioned.
