@@ -8,14 +8,15 @@
 //!   each with the parties after it in a view.
 //! - [`audit_trail`] reads decisions, conference changes and option changes in time order, over
 //!   a time window that costs what it holds; [`read_audit`] reads the decisions alone.
-//! - [`events_filter`] is the filter of a consumer that reads every party event.
+//! - [`EventFeed`] reads every party event in stream order from a position, as the services
+//!   fold the log; [`events_filter`] is the subject filter of such a reader.
 //! - [`stats`] recounts the statistics from both streams, and reads the stored figures.
 //! - [`verify`] checks that the lists and the audit agree with the log (`ledger verify`).
 
 mod at;
 mod audit;
-mod filter;
 mod fold;
+mod follow;
 mod read;
 pub mod stats;
 mod subscribe;
@@ -25,8 +26,8 @@ mod window;
 
 pub use at::{Cut, list_json, lists_at};
 pub use audit::{AuditEntry, read_audit};
-pub use filter::events_filter;
 pub use fold::{Step, StepEvent, Viewpoint, fold, party_json};
+pub use follow::{EventFeed, Followed, ReadAhead, events_filter, feed_consumer, feed_messages};
 pub use read::{History, ReadError, StoredMessage};
 pub use subscribe::{
     Counts, DnFilter, Durability, DurableInfo, Filter, Observed, Options, SUBSCRIPTION_METADATA,

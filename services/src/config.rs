@@ -3,9 +3,11 @@
 
 use std::time::Duration;
 
+use ledger_replay::ReadAhead;
+
 use crate::StoreConfig;
 
-/// The largest batch: it sizes the projector's read-ahead queue (two batches) and its buffer.
+/// The largest batch: it sizes the projector's buffer of decoded events.
 pub const MAX_BATCH: usize = 100_000;
 
 /// Settings of the site services: the projector, and what the command service shares with it.
@@ -16,6 +18,9 @@ pub struct Config {
     /// Most events read and folded at once; their list writes are coalesced per call.
     /// Default 1,000; held to 1 to [`MAX_BATCH`] where used ([`Config::batch_size`]).
     pub batch: usize,
+    /// How far ahead of its fold a projector or a command service lets the server send events
+    /// (the window of its [`ledger_replay::EventFeed`]). Default 20,000 events or 8 MiB.
+    pub read_ahead: ReadAhead,
     /// Events handled between two checkpoints (index and floor written) once caught up.
     /// Default 50,000. After a crash, at most this many events (or `checkpoint_interval` of
     /// them) are read again, and recognised as already handled where they were. While catching
@@ -65,6 +70,7 @@ impl Default for Config {
         Self {
             store: StoreConfig::default(),
             batch: 1_000,
+            read_ahead: ReadAhead::default(),
             checkpoint_every: 50_000,
             checkpoint_interval: Duration::from_millis(500),
             catch_up_events: 200_000,

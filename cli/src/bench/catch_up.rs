@@ -1,11 +1,13 @@
-//! The projector's catch-up rate over a stream, next to a raw async-nats ordered consumer
-//! reading the same stream in the same run.
+//! The projector's catch-up rate over a stream, next to raw async-nats consumers reading the
+//! same stream in the same run: a pull consumer made and read as the projector's own (the same
+//! settings and window, [`feed_consumer`] and [`feed_messages`]), and async-nats' ordered pull
+//! consumer (`pull::OrderedConfig`, which asks for 500 messages at a time).
 
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use futures::StreamExt;
-use ledger_replay::events_filter;
+use ledger_replay::{events_filter, feed_consumer, feed_messages};
 use ledger_schemas::{ConfigKey, OptionName, Site};
 use uuid::Uuid;
 
@@ -46,15 +48,20 @@ pub(crate) struct Rate {
     pub(crate) cpu_us_per_event: Vec<f64>,
 }
 
-/// The result: both rates and their ratio.
+/// The result: the rates and the projector's ratios to each raw reader.
 #[derive(Debug, Clone, serde::Serialize)]
 pub(crate) struct CatchUpReport {
-    /// The raw pull consumer.
+    /// The raw pull consumer read as the projector reads its own.
     pub(crate) raw: Rate,
+    /// async-nats' ordered pull consumer.
+    pub(crate) raw_ordered: Rate,
     /// The projector.
     pub(crate) projector: Rate,
-    /// `projector.median_rate / raw.median_rate`.
+    /// `projector.median_rate / raw.median_rate`: what the projector's work costs over reading
+    /// alike.
     pub(crate) ratio: f64,
+    /// `projector.median_rate / raw_ordered.median_rate`.
+    pub(crate) ratio_to_ordered: f64,
     /// LCTParty list writes (puts and ends) per event in the projector's median round: how much
     /// coalescing saved.
     pub(crate) list_writes_per_event: f64,
@@ -91,55 +98,70 @@ pub(crate) async fn catch_up(nats: Nats, bench: CatchUp) -> Result<CatchUpReport
     }
     let total = info.info().await?.state.last_sequence;
     let events = info.info().await?.state.messages;
-    let mut raw = Vec::new();
-    let mut projected = Vec::new();
-    let mut raw_cpu = Vec::new();
-    let mut projected_cpu = Vec::new();
+    let mut raw = Samples::default();
+    let mut ordered = Samples::default();
+    let mut projected = Samples::default();
     let mut writes = Vec::new();
     for round in 0..bench.rounds.max(1) {
         let cpu = CpuTime::now();
-        raw.push(raw_read(&stores, events, &bench, round).await?);
-        raw_cpu.push(cpu.per_event(events));
+        let seconds = raw_read(&nats, &stores, events, &bench, Kind::AsTheProjector).await?;
+        raw.push(seconds, &cpu, events);
+        let cpu = CpuTime::now();
+        let seconds = raw_read(&nats, &stores, events, &bench, Kind::Ordered).await?;
+        ordered.push(seconds, &cpu, events);
         let cpu = CpuTime::now();
         let (seconds, written) = project(&nats, &stores, total, &bench, round).await?;
-        projected_cpu.push(cpu.per_event(events));
-        projected.push(seconds);
+        projected.push(seconds, &cpu, events);
         writes.push(written);
         tracing::info!(
             round,
-            raw_s = raw[round],
-            projector_s = projected[round],
+            raw_s = raw.seconds[round],
+            raw_ordered_s = ordered.seconds[round],
+            projector_s = projected.seconds[round],
             "catch-up round"
         );
     }
-    let raw = rate("raw async-nats ordered consumer", events, raw, raw_cpu);
-    let projector = rate(
-        "projector (call info on, propagation on)",
-        events,
-        projected,
-        projected_cpu,
-    );
+    let raw = raw.rate("raw async-nats, read as the projector", events);
+    let raw_ordered = ordered.rate("raw async-nats ordered consumer", events);
+    let projector = projected.rate("projector (call info on, propagation on)", events);
     let ratio = projector.median_rate / raw.median_rate;
+    let ratio_to_ordered = projector.median_rate / raw_ordered.median_rate;
     writes.sort_unstable();
     let median_writes = writes.get(writes.len() / 2).copied().unwrap_or(0);
     Ok(CatchUpReport {
         raw,
+        raw_ordered,
         projector,
         ratio,
+        ratio_to_ordered,
         list_writes_per_event: median_writes as f64 / events.max(1) as f64,
     })
 }
 
-fn rate(reader: &'static str, events: u64, seconds: Vec<f64>, cpu: Vec<f64>) -> Rate {
-    let mut sorted = seconds.clone();
-    sorted.sort_by(f64::total_cmp);
-    let median = sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN);
-    Rate {
-        reader,
-        events,
-        seconds,
-        median_rate: events as f64 / median,
-        cpu_us_per_event: cpu,
+/// One reader's rounds: seconds and CPU time per event.
+#[derive(Default)]
+struct Samples {
+    seconds: Vec<f64>,
+    cpu: Vec<f64>,
+}
+
+impl Samples {
+    fn push(&mut self, seconds: f64, cpu: &CpuTime, events: u64) {
+        self.seconds.push(seconds);
+        self.cpu.push(cpu.per_event(events));
+    }
+
+    fn rate(self, reader: &'static str, events: u64) -> Rate {
+        let mut sorted = self.seconds.clone();
+        sorted.sort_by(f64::total_cmp);
+        let median = sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN);
+        Rate {
+            reader,
+            events,
+            seconds: self.seconds,
+            median_rate: events as f64 / median,
+            cpu_us_per_event: self.cpu,
+        }
     }
 }
 
@@ -169,44 +191,85 @@ impl CpuTime {
     }
 }
 
-/// An ordered pull consumer reading the whole stream as the projector does (no
-/// acknowledgements, batches of what has arrived up to the projector's batch size), doing
-/// nothing with the messages.
+/// A raw reader of either kind.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    /// A pull consumer made and read as the projector's ([`feed_consumer`], [`feed_messages`]
+    /// with the same read-ahead), without the projector's checks of the order.
+    AsTheProjector,
+    /// `pull::OrderedConfig`, with the same filter.
+    Ordered,
+}
+
+/// A raw consumer reading the whole stream (no acknowledgements), taking what has arrived a
+/// batch at a time, and doing nothing with the messages. Creating the consumer is part of
+/// reading, as it is of the projector's time.
 async fn raw_read(
+    nats: &Nats,
     stores: &Stores,
     events: u64,
     bench: &CatchUp,
-    _round: usize,
+    kind: Kind,
 ) -> Result<f64, BenchError> {
     let bar = bar(bench.progress, events, "raw read");
-    // Creating the consumer is part of reading, as it is of the projector's time.
     let start = Instant::now();
-    let consumer = stores
-        .events
-        .create_consumer(pull::OrderedConfig {
-            filter_subject: events_filter(&stores.events.cached_info().config),
-            deliver_policy: DeliverPolicy::All,
-            ..Default::default()
-        })
-        .await?;
-    let mut chunks = consumer
-        .messages()
-        .await?
-        .ready_chunks(bench.config.batch_size());
+    let read = match kind {
+        Kind::AsTheProjector => {
+            let config = feed_consumer(&stores.events.cached_info().config, 1);
+            let consumer = stores.events.create_consumer(config).await?;
+            let read_ahead = bench
+                .config
+                .read_ahead
+                .bounded(nats.client.server_info().max_payload);
+            drain(
+                feed_messages(&consumer, read_ahead).await?,
+                events,
+                bench,
+                &bar,
+            )
+            .await?
+        }
+        Kind::Ordered => {
+            let consumer = stores
+                .events
+                .create_consumer(pull::OrderedConfig {
+                    filter_subject: events_filter(&stores.events.cached_info().config),
+                    deliver_policy: DeliverPolicy::All,
+                    ..Default::default()
+                })
+                .await?;
+            drain(consumer.messages().await?, events, bench, &bar).await?
+        }
+    };
+    let elapsed = start.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    if read < events {
+        return Err(format!("the consumer ended after {read} of {events} events").into());
+    }
+    Ok(elapsed)
+}
+
+/// Reads `events` messages off `messages` in chunks of what has arrived; returns how many it
+/// read before the stream ended, if it did.
+async fn drain<E: Into<async_nats::Error>>(
+    messages: impl futures::Stream<Item = Result<async_nats::jetstream::Message, E>>,
+    events: u64,
+    bench: &CatchUp,
+    bar: &indicatif::ProgressBar,
+) -> Result<u64, BenchError> {
+    let mut chunks = std::pin::pin!(messages.ready_chunks(bench.config.batch_size()));
     let mut read = 0;
     while read < events {
         let Some(chunk) = chunks.next().await else {
             break;
         };
         for m in chunk {
-            m?;
+            m.map_err(Into::into)?;
             read += 1;
         }
         bar.set_position(read);
     }
-    let elapsed = start.elapsed().as_secs_f64();
-    bar.finish_and_clear();
-    Ok(elapsed)
+    Ok(read)
 }
 
 /// A fresh site's projector catching up from the start of the stream, with call info and

@@ -4,7 +4,7 @@
 //!
 //! Each instance keeps its own fold of the site's calls in memory: at start it re-folds the calls
 //! in progress from the site's index up to the site's floor ([`crate::site`], where that index is
-//! exact), then follows `ledger.ev.>` with an ordered consumer from the floor on. A request is
+//! exact), then follows `ledger.ev.>` from the floor on ([`EventFeed`]). A request is
 //! decided against that view and the options in force; no request scans the stream. When the view
 //! lags, the append's optimistic-concurrency check refuses it, and the service reads the call's
 //! newer events, folds them and decides again.
@@ -16,14 +16,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_nats::jetstream::{
-    self,
-    consumer::{DeliverPolicy, pull},
-};
 use async_nats::service::ServiceExt;
 use futures::{FutureExt, StreamExt};
 use ledger_core::Fold;
-use ledger_replay::events_filter;
+use ledger_replay::{EventFeed, Followed};
 use ledger_schemas::{Site, SiteOptions, subject};
 use tokio::sync::watch;
 
@@ -89,14 +85,9 @@ pub async fn run(ctx: CommandContext, mut shutdown: watch::Receiver<bool>) {
 pub(crate) type Calls = Fold<()>;
 
 /// Folds one delivered event into the service's calls.
-fn ingest(calls: &mut Calls, ended_kept: usize, msg: &jetstream::Message) {
-    match msg.info() {
-        Ok(info) => {
-            calls.ingest(info.stream_sequence, msg.subject.as_str(), &msg.payload);
-            calls.evict_ended(ended_kept, |_| true);
-        }
-        Err(e) => tracing::warn!(error = %e, "an event without stream position; skipped"),
-    }
+fn ingest(calls: &mut Calls, ended_kept: usize, event: &Followed) {
+    calls.ingest(event.seq, event.subject.as_str(), &event.payload);
+    calls.evict_ended(ended_kept, |_| true);
 }
 
 async fn serve_site(
@@ -110,30 +101,19 @@ async fn serve_site(
         .await
         .map_err(SiteError::unavailable("reading the site's floor"))?;
     recover(&ctx.nats, &ctx.stores, site, &mut calls, floor, |_, ()| {}).await?;
-    let deliver_policy = match floor.seq {
-        0 => DeliverPolicy::All,
-        floor => DeliverPolicy::ByStartSequence {
-            start_sequence: floor + 1,
-        },
-    };
-    let mut stream = ctx.stores.events.clone();
-    let events = stream
+    let mut events = ctx.stores.events.clone();
+    events
         .info()
         .await
         .map_err(|e| unavailable("following events")(e.into()))?;
-    let mut feed = ctx
-        .stores
-        .events
-        .create_consumer(pull::OrderedConfig {
-            filter_subject: events_filter(&events.config),
-            deliver_policy,
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| unavailable("following events")(e.into()))?
-        .messages()
-        .await
-        .map_err(|e| unavailable("following events")(e.into()))?;
+    let mut feed = EventFeed::start(
+        &ctx.nats.client,
+        &events,
+        floor.seq + 1,
+        ctx.config.read_ahead,
+    )
+    .await
+    .map_err(unavailable("following events"))?;
     let service = ctx
         .nats
         .client
@@ -163,7 +143,7 @@ async fn serve_site(
             msg = tokio::task::unconstrained(feed.next()) => {
                 match msg {
                     Some(Ok(m)) => ingest(&mut calls, kept, &m),
-                    Some(Err(e)) => return Err(unavailable("following events")(e.into())),
+                    Some(Err(e)) => return Err(unavailable("following events")(e)),
                     None => return Err(unavailable("following events")("the event feed ended".into())),
                 }
             }

@@ -1,29 +1,21 @@
-//! The events after the floor, read ahead by a task of their own.
+//! The events after the floor, a batch at a time.
 //!
-//! An ordered consumer asks the server for more messages only while its stream is polled, and
-//! keeps a few hundred in flight. Polled from the leader's loop, it would stop asking while the
-//! leader folds a batch, and the server would wait on the fold. The reader task polls it all the
-//! time, keeps of each message only what the fold needs (its stream position, and the event
-//! decoded: the reader decodes while the leader folds, on bytes it has just received, and the
-//! message itself is freed on the reader's side), and hands the events over
-//! through a bounded queue of `2 × batch` events, which the leader drains a batch at a time into
-//! a buffer it reuses.
+//! The stream is read with an [`EventFeed`]: a pull consumer of this leader's own that keeps up
+//! to [`ReadAhead`] events (20,000 by default) on their way, so the server goes on sending
+//! while the leader folds a batch or waits for a checkpoint's writes, and asks for more once
+//! half of them were read. Each batch is what has arrived when the leader asks, at most
+//! `batch` events, each decoded as it is taken (the message is freed at once, only its stream
+//! position and the event are kept), in a buffer the leader reuses.
 //!
-//! **Overflow policy: backpressure.** When the queue is full the reader waits, so the consumer
-//! stops asking the server, and at most the queue plus what the consumer holds are in memory: a
-//! decoded event takes a few hundred bytes, so about half a megabyte at the default batch of
-//! 1,000, and some 50 MB at the largest (100,000).
-//!
-//! The task ends when the consumer's stream ends or fails, or when the feed is dropped (it is
-//! aborted then, so a deposed leader leaves nothing reading).
+//! **Overflow policy: backpressure.** The feed never holds more than its read-ahead: when the
+//! leader is slower than the stream, the rest waits in the stream. In memory at most: the
+//! read-ahead's messages in the client's buffer (20,000 or 8 MiB by default) and one batch of
+//! decoded events (a few hundred bytes each: about half a megabyte at the default batch of
+//! 1,000, some 50 MB at the largest, 100,000).
 
-use async_nats::jetstream::consumer::pull::{self, OrderedError, OrderedErrorKind};
-use async_nats::jetstream::consumer::{Consumer, StreamError};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use ledger_core::Decoded;
-use ledger_schemas::Site;
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use ledger_replay::{EventFeed, Followed};
 
 /// One event as the fold reads it.
 #[derive(Debug)]
@@ -36,70 +28,67 @@ pub(super) struct Delivered {
     pub(super) event: Decoded,
 }
 
-/// What the reader hands over: an event, or the error that ended reading.
-pub(super) type Item = Result<Delivered, OrderedError>;
+/// What the feed hands over: an event, or the error that ended reading.
+pub(super) type Item = Result<Delivered, async_nats::Error>;
 
 /// The events after the floor.
 pub(super) struct Feed {
-    events: mpsc::Receiver<Item>,
+    events: EventFeed,
     batch: usize,
-    reader: JoinHandle<()>,
+    /// Reading ended (its error, if any, was handed over).
+    ended: bool,
 }
 
 impl Feed {
-    /// Starts reading `consumer` for `site`, handing over at most `batch` events at a time
-    /// (held to 1 to [`crate::MAX_BATCH`]).
-    pub(super) async fn new(
-        consumer: Consumer<pull::OrderedConfig>,
-        site: Site,
-        batch: usize,
-    ) -> Result<Self, StreamError> {
-        let batch = batch.clamp(1, crate::MAX_BATCH);
-        let mut messages = consumer.messages().await?;
-        let (tx, events) = mpsc::channel(2 * batch);
-        let reader = tokio::spawn(async move {
-            while let Some(item) = messages.next().await {
-                let item = match item {
-                    Ok(msg) => match msg.info() {
-                        Ok(info) => Ok(Delivered {
-                            seq: info.stream_sequence,
-                            pending: info.pending,
-                            event: Decoded::of(msg.subject.as_str(), &msg.payload),
-                        }),
-                        Err(e) => {
-                            tracing::warn!(%site, error = %e, "a delivered message has no stream position; skipped");
-                            continue;
-                        }
-                    },
-                    Err(e) if e.kind() == OrderedErrorKind::Pull => {
-                        tracing::warn!(%site, error = %e, "event delivery hiccup; continuing");
-                        continue;
-                    }
-                    Err(e) => Err(e),
-                };
-                let failed = item.is_err();
-                if tx.send(item).await.is_err() || failed {
-                    return;
-                }
-            }
-        });
-        Ok(Self {
+    /// Reads `events`, handing over at most `batch` events at a time (held to 1 to
+    /// [`crate::MAX_BATCH`]).
+    pub(super) fn new(events: EventFeed, batch: usize) -> Self {
+        Self {
             events,
-            batch,
-            reader,
-        })
+            batch: batch.clamp(1, crate::MAX_BATCH),
+            ended: false,
+        }
     }
 
-    /// Waits for events, then moves into `into` (cleared first) those that have arrived, at most
-    /// a batch. Returns false once the consumer's stream ended and every event was handed over.
+    /// Waits for an event, then moves into `into` (cleared first) it and those that have
+    /// arrived after it, at most a batch. Returns false once reading ended and everything was
+    /// handed over. Cancel-safe: it hands over nothing until it returns.
     pub(super) async fn next_batch(&mut self, into: &mut Vec<Item>) -> bool {
         into.clear();
-        self.events.recv_many(into, self.batch).await > 0
+        if self.ended {
+            return false;
+        }
+        let Some(first) = self.events.next().await else {
+            self.ended = true;
+            return false;
+        };
+        self.ended = take(first, into);
+        while !self.ended && into.len() < self.batch {
+            match self.events.next().now_or_never() {
+                Some(Some(next)) => self.ended = take(next, into),
+                Some(None) => self.ended = true,
+                None => break,
+            }
+        }
+        true
     }
 }
 
-impl Drop for Feed {
-    fn drop(&mut self) {
-        self.reader.abort();
+/// Adds one delivered message to `buffer`, decoded; returns whether it ended reading (an error,
+/// handed over last).
+fn take(item: Result<Followed, async_nats::Error>, buffer: &mut Vec<Item>) -> bool {
+    match item {
+        Ok(f) => {
+            buffer.push(Ok(Delivered {
+                seq: f.seq,
+                pending: f.pending,
+                event: Decoded::of(f.subject.as_str(), &f.payload),
+            }));
+            false
+        }
+        Err(e) => {
+            buffer.push(Err(e));
+            true
+        }
     }
 }

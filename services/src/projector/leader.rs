@@ -203,8 +203,7 @@ impl Leader {
         let options = self.options.options();
         let mut inbox = std::mem::take(&mut self.inbox);
         for item in inbox.drain(..) {
-            let event =
-                item.map_err(|e| ProjectorError::unavailable("reading events")(e.into()))?;
+            let event = item.map_err(ProjectorError::unavailable("reading events"))?;
             let seq = event.seq;
             self.pacer.backlog(event.pending);
             self.pacer.read(1);

@@ -9,15 +9,14 @@
 //! 5. **Read back what the site's list keys hold**, with their revisions: the previous leader
 //!    may have written lists from events after the floor; those are compared with, and while the
 //!    fold is behind the horizon no list is written ([`Lists::hold_until`]).
-//! 6. **Read the stream after the floor** with an ordered consumer of this instance's own: a
-//!    replaced leader's reads and acknowledgements can never take events from it.
+//! 6. **Read the stream after the floor** with an ordered consumer of this instance's own
+//!    ([`EventFeed`]): a replaced leader's reads can never take events from it.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use async_nats::jetstream::kv::Operation;
-use ledger_replay::events_filter;
+use ledger_replay::EventFeed;
 use ledger_schemas::{LctList, Message as _, subject};
 use uuid::Uuid;
 
@@ -73,7 +72,6 @@ async fn prepare(
         ProjectorError::unavailable("reading the event stream's position")(e.into())
     })?;
     let horizon = events.state.last_sequence;
-    let filter_subject = events_filter(&events.config);
 
     let (mut options, backlog) = OptionLog::start(&ctx.nats, &ctx.stores, site).await?;
     let mut lists = Lists::new(site, ctx.config.ended_calls_kept);
@@ -101,28 +99,18 @@ async fn prepare(
         lists.hold_until(horizon);
     }
 
-    let feed = ctx
-        .stores
-        .events
-        .create_consumer(pull::OrderedConfig {
-            filter_subject,
-            deliver_policy: match floor.seq {
-                0 => DeliverPolicy::All,
-                seq => DeliverPolicy::ByStartSequence {
-                    start_sequence: seq + 1,
-                },
-            },
-            max_batch: ctx.config.batch_size() as i64,
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| ProjectorError::unavailable("reading events")(e.into()))?;
-    if feed.cached_info().num_pending == 0 {
+    let events = EventFeed::start(
+        &ctx.nats.client,
+        &stream,
+        floor.seq + 1,
+        ctx.config.read_ahead,
+    )
+    .await
+    .map_err(ProjectorError::unavailable("reading events"))?;
+    if events.pending_at_start() == 0 {
         lists.caught_up();
     }
-    let feed = Feed::new(feed, site, ctx.config.batch_size())
-        .await
-        .map_err(|e| ProjectorError::unavailable("reading events")(e.into()))?;
+    let feed = Feed::new(events, ctx.config.batch_size());
     Ok(Ready {
         lists,
         floor,
