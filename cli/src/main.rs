@@ -139,7 +139,7 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum BenchCommand {
-    /// The projector's catch-up rate over a stream, next to a raw ordered consumer.
+    /// The projector's catch-up rate over a stream, next to raw consumers read alike.
     #[command(
         after_help = "Example:\n  ledger bench catch-up --events 1000000 --concurrent-calls 100 --rounds 3"
     )]

@@ -214,8 +214,9 @@ async fn assert_lists_equal_the_log(l: &Ledger) -> usize {
 /// fourteen since the projector reads through a reader task (ten of them in a row in a loop, older
 /// lists published in one cycle in three runs, in none in seven), five of five since that task
 /// also decodes, ten of eleven with consumers made without a subject filter (the eleventh: older
-/// lists published in two cycles), and ten of ten in a row since each list is encoded once and
-/// the publications go out in a tight loop. Runs with a
+/// lists published in two cycles), ten of ten in a row since each list is encoded once and the
+/// publications go out in a tight loop, and ten of ten in a row since the projector reads with
+/// an event feed of its own and no reader task (older lists published in no cycle). Runs with a
 /// compiler beside them can starve take-overs past the 60 s this test allows. The README's
 /// "Fault tests" section gives the commands.
 #[tokio::test]

@@ -28,7 +28,7 @@ pub(crate) struct CatchUpArgs {
     pub(crate) read_ahead: u64,
 }
 
-/// `ledger bench catch-up`: the projector's catch-up rate next to raw ordered consumers.
+/// `ledger bench catch-up`: the projector's catch-up rate next to raw consumers.
 ///
 /// # Errors
 ///

@@ -9,7 +9,7 @@
 //! 5. **Read back what the site's list keys hold**, with their revisions: the previous leader
 //!    may have written lists from events after the floor; those are compared with, and while the
 //!    fold is behind the horizon no list is written ([`Lists::hold_until`]).
-//! 6. **Read the stream after the floor** with an ordered consumer of this instance's own
+//! 6. **Read the stream after the floor** with a consumer of this instance's own
 //!    ([`EventFeed`]): a replaced leader's reads can never take events from it.
 
 use std::collections::HashMap;
