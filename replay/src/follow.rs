@@ -23,10 +23,11 @@ use async_nats::jetstream::stream::{self, Stream};
 use futures::StreamExt;
 use ledger_schemas::subject;
 
-/// How far ahead of its reader an [`EventFeed`] lets the server send: at most this many
-/// messages and bytes are on their way or in the client's buffer at once (the server is asked
-/// for more once half of them were read). The memory a feed holds is bounded by `bytes`, plus
-/// the client's own bookkeeping of each message (a few hundred bytes).
+/// How far ahead of its reader an [`EventFeed`] lets the server send: the window of each pull
+/// request, in messages and in bytes. Another window is asked for once half of the last was
+/// read, so at most one and a half windows are on their way or in the client's buffer at once.
+/// The memory a feed holds is bounded by one and a half times `bytes`, plus the client's own
+/// bookkeeping of each message (a few hundred bytes).
 ///
 /// `bytes` is raised to twice the largest message the server accepts (its `max_payload`, 1 MiB
 /// by default) if lower: the server does not send a message larger than what a pull request
@@ -41,8 +42,8 @@ pub struct ReadAhead {
 
 impl Default for ReadAhead {
     /// 20,000 messages or 8 MiB: wide enough that the server never waits on a reader that
-    /// pauses for a checkpoint of a few milliseconds, narrow enough to stay far below the
-    /// client's subscription buffer (65,536 messages).
+    /// pauses for a checkpoint of a few milliseconds; one and a half of it (30,000 messages)
+    /// stays far below the client's subscription buffer (65,536 messages).
     fn default() -> Self {
         Self {
             messages: 20_000,
@@ -51,12 +52,19 @@ impl Default for ReadAhead {
     }
 }
 
+const _: () = assert!(ReadAhead::MOST_MESSAGES * 3 / 2 < 65_536);
+
 impl ReadAhead {
-    /// Held to what the client's buffer allows (1 to 50,000 messages, up to 256 MiB), and at
-    /// least twice `max_payload` bytes.
+    /// The widest window in messages: one and a half of it fit the client's subscription
+    /// buffer (65,536 messages, async-nats' default).
+    pub const MOST_MESSAGES: usize = 40_000;
+
+    /// Held to what the client's buffer allows (1 to [`ReadAhead::MOST_MESSAGES`] messages, so
+    /// that one and a half windows fit its 65,536; up to 256 MiB), and at least twice
+    /// `max_payload` bytes.
     pub fn bounded(self, max_payload: usize) -> Self {
         Self {
-            messages: self.messages.clamp(1, 50_000),
+            messages: self.messages.clamp(1, Self::MOST_MESSAGES),
             bytes: self.bytes.min(256 << 20).max(max_payload.saturating_mul(2)),
         }
     }
@@ -132,8 +140,8 @@ pub struct EventFeed {
 type Making = Pin<Box<dyn Future<Output = Result<(pull::Stream, u64), async_nats::Error>> + Send>>;
 
 enum State {
-    /// Boxed: the state is moved whenever it changes, and a stream is ten times a future's
-    /// handle.
+    /// Boxed: the state is moved whenever it changes, and a stream is many times the size of
+    /// the boxed future of the other state.
     Reading(Box<pull::Stream>),
     Remaking(Making),
 }
@@ -203,13 +211,13 @@ impl EventFeed {
     }
 
     /// Takes one delivered message: the event, or `None` when it shows a gap (then the
-    /// consumer is being made again).
+    /// consumer is being made again) or is not the consumer's (skipped).
     fn delivered(&mut self, m: async_nats::jetstream::Message) -> Option<Followed> {
         let (consumer_seq, seq, pending) = match m.info() {
             Ok(i) => (i.consumer_sequence, i.stream_sequence, i.pending),
+            // Not the consumer's: whatever else reached its inbox. Nothing is missing for it.
             Err(e) => {
-                tracing::warn!(error = %e, "a delivered message has no stream position; reading again from {}", self.next);
-                self.remake();
+                tracing::warn!(error = %e, "a message without a stream position on the feed's inbox; skipped");
                 return None;
             }
         };
@@ -387,7 +395,7 @@ mod tests {
             bytes: usize::MAX,
         }
         .bounded(1 << 20);
-        assert_eq!((r.messages, r.bytes), (50_000, 256 << 20));
+        assert_eq!((r.messages, r.bytes), (ReadAhead::MOST_MESSAGES, 256 << 20));
         assert_eq!(ReadAhead::default().bounded(1 << 20), ReadAhead::default());
         // A server accepting larger messages widens the window in bytes.
         assert_eq!(ReadAhead::default().bounded(8 << 20).bytes, 16 << 20);

@@ -19,7 +19,8 @@ pub struct Config {
     /// Default 1,000; held to 1 to [`MAX_BATCH`] where used ([`Config::batch_size`]).
     pub batch: usize,
     /// How far ahead of its fold a projector or a command service lets the server send events
-    /// (the window of its [`ledger_replay::EventFeed`]). Default 20,000 events or 8 MiB.
+    /// (the window of each pull request of its [`ledger_replay::EventFeed`]; one and a half
+    /// windows at most are on their way). Default 20,000 events or 8 MiB.
     pub read_ahead: ReadAhead,
     /// Events handled between two checkpoints (index and floor written) once caught up.
     /// Default 50,000. After a crash, at most this many events (or `checkpoint_interval` of

@@ -22,9 +22,9 @@ pub(crate) struct CatchUpArgs {
     /// Most events handled at once by both readers (1 to 100,000).
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=ledger_services::MAX_BATCH as u64))]
     pub(crate) batch: u64,
-    /// Events the server may send ahead of the projector's fold (and of the raw reader alike),
-    /// 1 to 50,000.
-    #[arg(long, default_value_t = ledger_replay::ReadAhead::default().messages as u64, value_parser = clap::value_parser!(u64).range(1..=50_000))]
+    /// Events the server may send ahead of the projector's fold (and of the raw reader alike)
+    /// in each pull request, 1 to 40,000.
+    #[arg(long, default_value_t = ledger_replay::ReadAhead::default().messages as u64, value_parser = clap::value_parser!(u64).range(1..=ledger_replay::ReadAhead::MOST_MESSAGES as u64))]
     pub(crate) read_ahead: u64,
 }
 

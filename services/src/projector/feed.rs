@@ -1,15 +1,15 @@
 //! The events after the floor, a batch at a time.
 //!
-//! The stream is read with an [`EventFeed`]: a pull consumer of this leader's own that keeps up
-//! to [`ReadAhead`] events (20,000 by default) on their way, so the server goes on sending
-//! while the leader folds a batch or waits for a checkpoint's writes, and asks for more once
-//! half of them were read. Each batch is what has arrived when the leader asks, at most
+//! The stream is read with an [`EventFeed`]: a pull consumer of this leader's own that asks for
+//! windows of [`ledger_replay::ReadAhead`] events (20,000 by default), the next once half of the last was read,
+//! so the server goes on sending while the leader folds a batch or waits for a checkpoint's
+//! writes. Each batch is what has arrived when the leader asks, at most
 //! `batch` events, each decoded as it is taken (the message is freed at once, only its stream
 //! position and the event are kept), in a buffer the leader reuses.
 //!
 //! **Overflow policy: backpressure.** The feed never holds more than its read-ahead: when the
 //! leader is slower than the stream, the rest waits in the stream. In memory at most: the
-//! read-ahead's messages in the client's buffer (20,000 or 8 MiB by default) and one batch of
+//! messages of one and a half windows in the client's buffer (30,000 or 12 MiB by default) and one batch of
 //! decoded events (a few hundred bytes each: about half a megabyte at the default batch of
 //! 1,000, some 50 MB at the largest, 100,000).
 
