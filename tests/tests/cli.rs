@@ -227,9 +227,11 @@ async fn the_benchmarks_run_and_report_their_ratios_as_json() {
     .await;
     assert_eq!(status, 0, "{err}");
     let report = &out[0];
-    assert_eq!(report["raw"]["events"], 3000);
-    assert_eq!(report["projector"]["events"], 3000);
+    for reader in ["baseline", "floor", "projector"] {
+        assert_eq!(report[reader]["events"], 3000, "{report}");
+    }
     assert!(report["ratio"].as_f64().unwrap() > 0.0, "{report}");
+    assert!(report["ratio_to_floor"].as_f64().unwrap() > 0.0, "{report}");
     let writes = report["list_writes_per_event"].as_f64().unwrap();
     assert!(writes > 0.0 && writes <= 1.0, "{report}");
 

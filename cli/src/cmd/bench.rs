@@ -22,13 +22,14 @@ pub(crate) struct CatchUpArgs {
     /// Most events handled at once by both readers (1 to 100,000).
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=ledger_services::MAX_BATCH as u64))]
     pub(crate) batch: u64,
-    /// Events the server may send ahead of the projector's fold (and of the raw reader alike)
+    /// Events the server may send ahead of the projector's fold (and of the floor alike)
     /// in each pull request, 1 to 40,000.
     #[arg(long, default_value_t = ledger_replay::ReadAhead::default().messages as u64, value_parser = clap::value_parser!(u64).range(1..=ledger_replay::ReadAhead::MOST_MESSAGES as u64))]
     pub(crate) read_ahead: u64,
 }
 
-/// `ledger bench catch-up`: the projector's catch-up rate next to raw consumers.
+/// `ledger bench catch-up`: the projector's catch-up rate next to raw consumers (the baseline,
+/// async-nats' ordered consumer; the floor, a bare pull consumer with the projector's window).
 ///
 /// # Errors
 ///
@@ -67,7 +68,7 @@ pub(crate) async fn bench_catch_up(g: &Globals, args: CatchUpArgs) -> Result<(),
                     .collect::<Vec<_>>()
                     .join(" ")
             };
-            for r in [&report.raw, &report.raw_ordered, &report.projector] {
+            for r in [&report.baseline, &report.floor, &report.projector] {
                 writeln!(
                     out,
                     "{:<42} {:>10} {:>14.0}  {:<17} {}",
@@ -85,8 +86,8 @@ pub(crate) async fn bench_catch_up(g: &Globals, args: CatchUpArgs) -> Result<(),
             )?;
             writeln!(
                 out,
-                "ratio projector/raw read as the projector: {:.2}; projector/raw ordered: {:.2}",
-                report.ratio, report.ratio_to_ordered
+                "ratio projector/baseline: {:.2}; projector/floor: {:.2}",
+                report.ratio, report.ratio_to_floor
             )?;
         }
     }
