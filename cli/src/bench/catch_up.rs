@@ -113,10 +113,10 @@ pub(crate) async fn catch_up(nats: Nats, bench: CatchUp) -> Result<CatchUpReport
     let mut writes = Vec::new();
     for round in 0..bench.rounds.max(1) {
         let cpu = CpuTime::now();
-        let seconds = spawned_read(&nats, &stores, events, &bench, Kind::Ordered).await?;
+        let seconds = raw_read(&nats, &stores, events, &bench, Kind::Ordered).await?;
         baseline.push(seconds, &cpu, events);
         let cpu = CpuTime::now();
-        let seconds = spawned_read(&nats, &stores, events, &bench, Kind::Bare).await?;
+        let seconds = raw_read(&nats, &stores, events, &bench, Kind::Bare).await?;
         floor.push(seconds, &cpu, events);
         let cpu = CpuTime::now();
         let (seconds, written) = project(&nats, &stores, total, &bench, round).await?;
@@ -210,9 +210,12 @@ enum Kind {
     Bare,
 }
 
-/// [`raw_read`] in a task of its own on the runtime's workers, where the projector reads too
-/// (the caller's future runs on a thread of its own, which the projector does not have).
-async fn spawned_read(
+/// A raw consumer reading the whole stream (no acknowledgements), taking what has arrived a
+/// batch at a time, and doing nothing with the messages. Creating the consumer is part of
+/// reading, as it is of the projector's time. It reads in a task of its own on the runtime's
+/// workers, where the projector reads too (the caller's future may run on a thread of its own,
+/// which the projector does not have).
+async fn raw_read(
     nats: &Nats,
     stores: &Stores,
     events: u64,
@@ -220,15 +223,12 @@ async fn spawned_read(
     kind: Kind,
 ) -> Result<f64, BenchError> {
     let (nats, stores, bench) = (nats.clone(), stores.clone(), bench.clone());
-    tokio::spawn(async move { raw_read(&nats, &stores, events, &bench, kind).await })
+    tokio::spawn(async move { read_all(&nats, &stores, events, &bench, kind).await })
         .await
         .map_err(|e| format!("the raw reader's task failed: {e}"))?
 }
 
-/// A raw consumer reading the whole stream (no acknowledgements), taking what has arrived a
-/// batch at a time, and doing nothing with the messages. Creating the consumer is part of
-/// reading, as it is of the projector's time.
-async fn raw_read(
+async fn read_all(
     nats: &Nats,
     stores: &Stores,
     events: u64,
