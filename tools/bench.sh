@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Reproduces the README's benchmark figures, each on a fresh nats-server of its own (temporary
 # store, removed afterwards), each next to raw async-nats in the same run:
-# - catch-up: EVENTS events (default 1,000,000), the projector's rate next to a raw ordered
-#   consumer, medians of 3 rounds, for two workloads (100 and 1,000 calls in progress at once);
+# - catch-up: EVENTS events (default 1,000,000), the projector's rate next to async-nats' ordered
+#   consumer (the baseline) and a bare pull consumer with the projector's window, medians of 3
+#   rounds, for two workloads (100 and 1,000 calls in progress at once);
 # - delete: accepted TDeleteFromConference latency (p50/p99/p99.9) next to a raw publish with the
 #   same optimistic-concurrency headers, 3 rounds of 2,000;
 # - publish: the producer API next to raw publishes with Nats-Msg-Id, 3 rounds of 100,000;

@@ -139,7 +139,8 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum BenchCommand {
-    /// The projector's catch-up rate over a stream, next to raw consumers read alike.
+    /// The projector's catch-up rate over a stream, next to async-nats' ordered consumer and a
+    /// bare pull consumer with the projector's window.
     #[command(
         after_help = "Example:\n  ledger bench catch-up --events 1000000 --concurrent-calls 100 --rounds 3"
     )]

@@ -3,7 +3,7 @@
 //!
 //! **Why not async-nats' ordered consumers.** The pull one asks for 500 messages at a time, a
 //! number async-nats 0.51 fixes, and the server waits on each request: on this project's
-//! benchmark it read about a quarter slower than a pull consumer with a wider window. The push
+//! benchmark it read a quarter to a third slower than a pull consumer with a wider window. The push
 //! one is paced by the server's flow control, whose window (up to 32 MiB on nats-server 2.15)
 //! outgrows the client's subscription buffer (65,536 messages): a projector pausing for its
 //! checkpoints had tens of thousands of events dropped by its own client, then read again. An

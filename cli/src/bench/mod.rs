@@ -2,7 +2,8 @@
 //! reported as ratios. Run them against a nats-server of their own: they leave their synthetic
 //! events in streams that refuse purges.
 //!
-//! - [`catch_up`]: the projector's catch-up rate next to raw consumers read alike.
+//! - [`catch_up`]: the projector's catch-up rate next to async-nats' ordered consumer and a bare
+//!   pull consumer with the projector's window.
 //! - [`delete_latency`]: accepted TDeleteFromConference latency next to a raw publish with the
 //!   same optimistic-concurrency headers.
 //! - [`publish`]: the library's producer API next to raw publishes with `Nats-Msg-Id`.

@@ -16,20 +16,20 @@ pub(crate) struct CatchUpArgs {
     /// Calls in progress at once in the synthetic traffic.
     #[arg(long, default_value_t = 100)]
     pub(crate) concurrent_calls: usize,
-    /// Rounds of each reader, alternating; medians are reported.
+    /// Rounds of each reader, their order turning each round; medians are reported.
     #[arg(long, default_value_t = 3)]
     pub(crate) rounds: usize,
-    /// Most events handled at once by both readers (1 to 100,000).
+    /// Most events handled at once by every reader (1 to 100,000).
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=ledger_services::MAX_BATCH as u64))]
     pub(crate) batch: u64,
-    /// Events the server may send ahead of the projector's fold (and of the floor alike)
+    /// Events the server may send ahead of the projector's fold (and of the bare reader alike)
     /// in each pull request, 1 to 40,000.
     #[arg(long, default_value_t = ledger_replay::ReadAhead::default().messages as u64, value_parser = clap::value_parser!(u64).range(1..=ledger_replay::ReadAhead::MOST_MESSAGES as u64))]
     pub(crate) read_ahead: u64,
 }
 
 /// `ledger bench catch-up`: the projector's catch-up rate next to raw consumers (the baseline,
-/// async-nats' ordered consumer; the floor, a bare pull consumer with the projector's window).
+/// async-nats' ordered consumer; a bare pull consumer with the projector's window).
 ///
 /// # Errors
 ///
@@ -68,7 +68,7 @@ pub(crate) async fn bench_catch_up(g: &Globals, args: CatchUpArgs) -> Result<(),
                     .collect::<Vec<_>>()
                     .join(" ")
             };
-            for r in [&report.baseline, &report.floor, &report.projector] {
+            for r in [&report.baseline, &report.bare, &report.projector] {
                 writeln!(
                     out,
                     "{:<42} {:>10} {:>14.0}  {:<17} {}",
@@ -86,8 +86,8 @@ pub(crate) async fn bench_catch_up(g: &Globals, args: CatchUpArgs) -> Result<(),
             )?;
             writeln!(
                 out,
-                "ratio projector/baseline: {:.2}; projector/floor: {:.2}",
-                report.ratio, report.ratio_to_floor
+                "ratio projector/baseline: {:.2}; projector/bare: {:.2}",
+                report.ratio_to_baseline, report.ratio_to_bare
             )?;
         }
     }
