@@ -60,12 +60,15 @@ impl ReadAhead {
     pub const MOST_MESSAGES: usize = 40_000;
 
     /// Held to what the client's buffer allows (1 to [`ReadAhead::MOST_MESSAGES`] messages, so
-    /// that one and a half windows fit its 65,536; up to 256 MiB), and at least twice
+    /// that one and a half windows fit its 65,536; 1 KiB to 256 MiB), and at least twice
     /// `max_payload` bytes.
     pub fn bounded(self, max_payload: usize) -> Self {
         Self {
             messages: self.messages.clamp(1, Self::MOST_MESSAGES),
-            bytes: self.bytes.min(256 << 20).max(max_payload.saturating_mul(2)),
+            bytes: self
+                .bytes
+                .clamp(1 << 10, 256 << 20)
+                .max(max_payload.saturating_mul(2)),
         }
     }
 }
@@ -390,6 +393,16 @@ mod tests {
         }
         .bounded(1 << 20);
         assert_eq!((r.messages, r.bytes), (1, 2 << 20));
+        // Whatever the server says its largest message is, the window is never empty.
+        assert_eq!(
+            ReadAhead {
+                messages: 1,
+                bytes: 0
+            }
+            .bounded(0)
+            .bytes,
+            1 << 10
+        );
         let r = ReadAhead {
             messages: usize::MAX,
             bytes: usize::MAX,

@@ -113,6 +113,13 @@ pub(crate) async fn catch_up(nats: Nats, bench: CatchUp) -> Result<CatchUpReport
     let mut bare = Samples::default();
     let mut projected = Samples::default();
     let mut writes = Vec::new();
+    // A raw reader in a task of its own on the runtime's worker threads, where the projector
+    // reads too: this future runs under `block_on` on the main thread, outside the worker pool,
+    // and a reader there was measured about a quarter slower than one on the workers.
+    let raw = |kind| {
+        let read = raw_read(nats.clone(), stores.clone(), events, bench.clone(), kind);
+        async move { tokio::spawn(read).await? }
+    };
     for round in 0..bench.rounds.max(1) {
         let mut order = [Reader::Baseline, Reader::Bare, Reader::Projector];
         let turns = round % order.len();
@@ -121,11 +128,11 @@ pub(crate) async fn catch_up(nats: Nats, bench: CatchUp) -> Result<CatchUpReport
             let cpu = CpuTime::now();
             match reader {
                 Reader::Baseline => {
-                    let seconds = raw_read(&nats, &stores, events, &bench, Kind::Ordered).await?;
+                    let seconds = raw(Kind::Ordered).await?;
                     baseline.push(seconds, &cpu, events);
                 }
                 Reader::Bare => {
-                    let seconds = raw_read(&nats, &stores, events, &bench, Kind::Bare).await?;
+                    let seconds = raw(Kind::Bare).await?;
                     bare.push(seconds, &cpu, events);
                 }
                 Reader::Projector => {
@@ -233,29 +240,13 @@ enum Kind {
 
 /// A raw consumer reading the whole stream (no acknowledgements), taking what has arrived a
 /// batch at a time, and doing nothing with the messages. Creating the consumer is part of
-/// reading, as it is of the projector's time.
-///
-/// It reads in a task of its own on the runtime's worker threads, where the projector reads
-/// too: the benchmark's own future runs under `block_on` on the main thread, outside the worker
-/// pool, and a reader there was measured about a quarter slower than one on the workers.
+/// reading, as it is of the projector's time. Owns what it reads with, so that it can run
+/// in a task of its own.
 async fn raw_read(
-    nats: &Nats,
-    stores: &Stores,
+    nats: Nats,
+    stores: Stores,
     events: u64,
-    bench: &CatchUp,
-    kind: Kind,
-) -> Result<f64, BenchError> {
-    let (nats, stores, bench) = (nats.clone(), stores.clone(), bench.clone());
-    tokio::spawn(async move { read_all(&nats, &stores, events, &bench, kind).await }).await?
-}
-
-/// [`raw_read`]'s work, in its task: makes the consumer and reads every event; returns the
-/// seconds it took.
-async fn read_all(
-    nats: &Nats,
-    stores: &Stores,
-    events: u64,
-    bench: &CatchUp,
+    bench: CatchUp,
     kind: Kind,
 ) -> Result<f64, BenchError> {
     let bar = bar(bench.progress, events, "raw read");
@@ -271,7 +262,7 @@ async fn read_all(
             drain(
                 feed_messages(&consumer, read_ahead).await?,
                 events,
-                bench,
+                &bench,
                 &bar,
             )
             .await?
@@ -285,7 +276,7 @@ async fn read_all(
                     ..Default::default()
                 })
                 .await?;
-            drain(consumer.messages().await?, events, bench, &bar).await?
+            drain(consumer.messages().await?, events, &bench, &bar).await?
         }
     };
     let elapsed = start.elapsed().as_secs_f64();
